@@ -1,0 +1,168 @@
+//! Output checkers: how a program's stdout is compared with the expected output.
+
+use serde::{Deserialize, Serialize};
+
+/// How to compare outputs. `lines` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Checker {
+    /// Byte for byte.
+    Exact,
+    /// Trailing whitespace on each line and trailing blank lines ignored.
+    #[default]
+    Lines,
+    /// Whitespace-separated tokens.
+    Tokens,
+    /// Tokens; numbers equal within `abs` or within `rel` of the expected value.
+    Float {
+        #[serde(default = "default_tolerance")]
+        abs: f64,
+        #[serde(default = "default_tolerance")]
+        rel: f64,
+    },
+}
+
+fn default_tolerance() -> f64 {
+    1e-6
+}
+
+impl Checker {
+    /// Refuses tolerances that make no sense; names the offending field.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if let Checker::Float { abs, rel } = *self {
+            for (field, value) in [("checker.abs", abs), ("checker.rel", rel)] {
+                if !value.is_finite() || value < 0.0 {
+                    return Err((field, format!("{field} must be a finite number ≥ 0, got {value}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `actual` is an accepted answer for `expected`.
+    pub fn accepts(&self, expected: &str, actual: &str) -> bool {
+        match *self {
+            Checker::Exact => expected == actual,
+            Checker::Lines => significant_lines(expected).eq(significant_lines(actual)),
+            Checker::Tokens => expected.split_whitespace().eq(actual.split_whitespace()),
+            Checker::Float { abs, rel } => {
+                let mut want = expected.split_whitespace();
+                let mut got = actual.split_whitespace();
+                loop {
+                    match (want.next(), got.next()) {
+                        (None, None) => return true,
+                        (Some(w), Some(g)) if tokens_match(w, g, abs, rel) => {}
+                        _ => return false,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Lines with trailing whitespace removed, without the trailing blank lines.
+fn significant_lines(text: &str) -> impl Iterator<Item = &str> {
+    let trimmed = text.trim_end();
+    let lines = if trimmed.is_empty() { None } else { Some(trimmed.split('\n').map(str::trim_end)) };
+    lines.into_iter().flatten()
+}
+
+fn tokens_match(expected: &str, actual: &str, abs: f64, rel: f64) -> bool {
+    if expected == actual {
+        return true;
+    }
+    match (expected.parse::<f64>(), actual.parse::<f64>()) {
+        (Ok(e), Ok(a)) if e.is_finite() && a.is_finite() => {
+            let diff = (e - a).abs();
+            diff <= abs || diff <= rel * e.abs()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FLOAT: Checker = Checker::Float { abs: 1e-6, rel: 1e-6 };
+
+    #[test]
+    fn exact_compares_bytes() {
+        assert!(Checker::Exact.accepts("3\n", "3\n"));
+        assert!(!Checker::Exact.accepts("3\n", "3"));
+    }
+
+    #[test]
+    fn lines_ignores_trailing_whitespace_and_blank_lines() {
+        assert!(Checker::Lines.accepts("1 2\n3\n", "1 2  \r\n3\n\n\n"));
+        assert!(!Checker::Lines.accepts("1 2\n3\n", "1  2\n3\n"));
+        assert!(!Checker::Lines.accepts("1\n\n2\n", "1\n2\n"));
+        assert!(Checker::Lines.accepts("", "\n \n"));
+        assert!(!Checker::Lines.accepts("", "x"));
+    }
+
+    #[test]
+    fn tokens_ignore_all_whitespace() {
+        assert!(Checker::Tokens.accepts("1 2\n3", " 1\n2   3 \n"));
+        assert!(!Checker::Tokens.accepts("1 2 3", "1 2"));
+    }
+
+    #[test]
+    fn float_accepts_within_tolerance() {
+        assert!(FLOAT.accepts("0.3333333", "0.33333334"));
+        assert!(FLOAT.accepts("1000000", "1000000.5"));
+        assert!(!FLOAT.accepts("1.0", "1.01"));
+        assert!(!FLOAT.accepts("1.0 2.0", "1.0"));
+        assert!(!FLOAT.accepts("NaN", "nan"));
+        assert!(FLOAT.accepts("yes 1.5", "yes 1.5000001"));
+        assert!(!FLOAT.accepts("yes", "no"));
+    }
+
+    #[test]
+    fn checker_json_shape() {
+        let parsed: Checker = serde_json::from_str(r#"{"mode":"float","abs":0.01}"#).expect("valid");
+        assert_eq!(parsed, Checker::Float { abs: 0.01, rel: 1e-6 });
+        assert!(serde_json::from_str::<Checker>(r#"{"mode":"regex"}"#).is_err());
+        assert!(Checker::Float { abs: -1.0, rel: 0.0 }.validate().is_err());
+        assert!(Checker::Float { abs: f64::NAN, rel: 0.0 }.validate().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn stricter_checkers_imply_looser_ones(a in "[ a-c0-9\n\t]{0,40}", b in "[ a-c0-9\n\t]{0,40}") {
+            if Checker::Exact.accepts(&a, &b) { prop_assert!(Checker::Lines.accepts(&a, &b)); }
+            if Checker::Lines.accepts(&a, &b) { prop_assert!(Checker::Tokens.accepts(&a, &b)); }
+            if Checker::Tokens.accepts(&a, &b) { prop_assert!(FLOAT.accepts(&a, &b)); }
+        }
+
+        #[test]
+        fn every_checker_accepts_identical_output(a in "\\PC{0,60}") {
+            for checker in [Checker::Exact, Checker::Lines, Checker::Tokens, FLOAT] {
+                prop_assert!(checker.accepts(&a, &a));
+            }
+        }
+
+        #[test]
+        fn lines_ignores_added_trailing_whitespace(lines in prop::collection::vec("[a-z0-9 ]{0,10}", 0..6), pad in "[ \t]{0,3}", blank in 0usize..3) {
+            let expected = lines.join("\n");
+            let padded: Vec<String> = lines.iter().map(|l| format!("{l}{pad}")).collect();
+            let actual = format!("{}{}", padded.join("\n"), "\n".repeat(blank));
+            prop_assert!(Checker::Lines.accepts(&expected, &actual));
+        }
+
+        #[test]
+        fn float_accepts_small_perturbations(x in -1e6f64..1e6, eps in -1e-7f64..1e-7) {
+            let expected = format!("{x}");
+            let actual = format!("{}", x + eps);
+            prop_assert!(FLOAT.accepts(&expected, &actual));
+        }
+
+        #[test]
+        fn float_refuses_large_differences(x in -1e3f64..1e3, delta in 1e-2f64..1e3) {
+            let expected = format!("{x}");
+            let actual = format!("{}", x + delta);
+            prop_assert!(!FLOAT.accepts(&expected, &actual));
+        }
+    }
+}

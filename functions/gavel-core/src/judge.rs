@@ -1,0 +1,258 @@
+//! The judge: a runner report plus the expected outputs (kept on the trusted side) → verdicts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::checker::Checker;
+use crate::job::{CompileResult, JobResult, Outcome, Summary, TestResult};
+use crate::request::{Submission, TestCase};
+use crate::runner::{Bundle, BundleTest, LimitHit, Report, StepReport};
+use crate::verdict::{self, Verdict};
+
+/// What the trusted side keeps to judge a job: the tests with their expected outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSpec {
+    pub checker: Checker,
+    pub tests: Vec<TestCase>,
+    pub stop_on_first_failure: bool,
+}
+
+/// Splits a submission into what the runner may see and what only the judge sees.
+pub fn split(
+    submission: Submission,
+    job_id: crate::job::JobId,
+    compile_limits: crate::limits::Limits,
+) -> (Bundle, JudgeSpec) {
+    let bundle = Bundle {
+        job_id,
+        language: submission.language.id.to_owned(),
+        source: submission.code,
+        limits: submission.limits,
+        compile_limits,
+        tests: submission.tests.iter().map(|t| BundleTest { input: t.input.clone() }).collect(),
+        stop_on_first_failure: submission.stop_on_first_failure,
+    };
+    let spec = JudgeSpec {
+        checker: submission.checker,
+        tests: submission.tests,
+        stop_on_first_failure: submission.stop_on_first_failure,
+    };
+    (bundle, spec)
+}
+
+/// Judges a report. A report that carries a runner error fails the job.
+pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
+    if let Some(error) = report.error {
+        return Outcome::Failed(format!("runner error: {error}"));
+    }
+    let total = spec.tests.len();
+    let compile = report.compile.as_ref().map(|step| CompileResult {
+        output: join_output(step),
+        exit_code: step.exit_code,
+        time_ms: step.cpu_time_ms,
+    });
+    if report.compile.as_ref().is_some_and(|step| !step.succeeded()) {
+        return Outcome::Completed(Box::new(JobResult {
+            verdict: Verdict::CompilationError,
+            compile,
+            tests: Vec::new(),
+            summary: Summary { passed: 0, total },
+            isolation: report.isolation,
+        }));
+    }
+
+    let mut steps = report.tests.into_iter();
+    let mut failed_before = false;
+    let tests: Vec<TestResult> = spec
+        .tests
+        .iter()
+        .map(|case| {
+            let step = steps.next();
+            let verdict = match &step {
+                _ if failed_before && spec.stop_on_first_failure => Verdict::Skipped,
+                None => Verdict::Skipped,
+                Some(step) => step_verdict(spec.checker, case, step),
+            };
+            failed_before |= !matches!(verdict, Verdict::Accepted | Verdict::Skipped);
+            test_result(case, verdict, step.filter(|_| verdict != Verdict::Skipped))
+        })
+        .collect();
+    let passed = tests.iter().filter(|t| t.verdict.is_accepted()).count();
+    Outcome::Completed(Box::new(JobResult {
+        verdict: verdict::overall(tests.iter().map(|t| t.verdict)),
+        compile,
+        tests,
+        summary: Summary { passed, total },
+        isolation: report.isolation,
+    }))
+}
+
+fn step_verdict(checker: Checker, case: &TestCase, step: &StepReport) -> Verdict {
+    match step.limit {
+        Some(LimitHit::CpuTime | LimitHit::WallTime) => Verdict::TimeLimitExceeded,
+        Some(LimitHit::Memory) => Verdict::MemoryLimitExceeded,
+        Some(LimitHit::Output) => Verdict::OutputLimitExceeded,
+        None if !step.succeeded() => Verdict::RuntimeError,
+        None => match &case.expected_output {
+            Some(expected) if !checker.accepts(expected, &step.stdout) => Verdict::WrongAnswer,
+            _ => Verdict::Accepted,
+        },
+    }
+}
+
+fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> TestResult {
+    let step = step.unwrap_or_default();
+    // Hidden tests echo nothing that could leak the test data, output included.
+    let (stdout, stderr) = if case.hidden { (String::new(), String::new()) } else { (step.stdout, step.stderr) };
+    TestResult {
+        name: case.name.clone(),
+        verdict,
+        time_ms: step.cpu_time_ms,
+        wall_time_ms: step.wall_time_ms,
+        memory_kb: step.memory_kb,
+        exit_code: step.exit_code,
+        signal: step.signal,
+        stdout,
+        stderr,
+        truncated: step.stdout_truncated || step.stderr_truncated,
+        limit: step.limit,
+        hidden: case.hidden,
+        input: (!case.hidden).then(|| case.input.clone()),
+        expected_output: if case.hidden { None } else { case.expected_output.clone() },
+    }
+}
+
+fn join_output(step: &StepReport) -> String {
+    match (step.stdout.is_empty(), step.stderr.is_empty()) {
+        (_, true) => step.stdout.clone(),
+        (true, false) => step.stderr.clone(),
+        (false, false) => format!("{}{}", step.stdout, step.stderr),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobId;
+    use crate::runner::{Isolation, IsolationLevel};
+
+    fn isolation() -> Isolation {
+        Isolation {
+            level: IsolationLevel::Full,
+            namespaces: vec![],
+            cgroup: None,
+            seccomp: true,
+            uid_drop: true,
+            pivot_root: true,
+            notes: vec![],
+        }
+    }
+
+    fn case(input: &str, expected: Option<&str>, hidden: bool) -> TestCase {
+        TestCase { name: None, input: input.into(), expected_output: expected.map(Into::into), hidden }
+    }
+
+    fn ran(stdout: &str) -> StepReport {
+        StepReport { exit_code: Some(0), stdout: stdout.into(), ..StepReport::default() }
+    }
+
+    fn report(compile: Option<StepReport>, tests: Vec<StepReport>) -> Report {
+        Report { job_id: JobId::new(), isolation: isolation(), compile, tests, error: None }
+    }
+
+    fn completed(outcome: Outcome) -> JobResult {
+        match outcome {
+            Outcome::Completed(result) => *result,
+            Outcome::Failed(error) => panic!("expected a completed job, got failure {error}"),
+        }
+    }
+
+    #[test]
+    fn judges_each_test_and_hides_hidden_ones() {
+        let spec = JudgeSpec {
+            checker: Checker::Lines,
+            tests: vec![
+                case("1 2\n", Some("3\n"), false),
+                case("5 7\n", Some("12\n"), true),
+                case("0 0\n", Some("0"), false),
+            ],
+            stop_on_first_failure: false,
+        };
+        let result = completed(judge(&spec, report(None, vec![ran("3\n"), ran("13\n"), ran("0\n")])));
+        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
+        assert_eq!(verdicts, [Verdict::Accepted, Verdict::WrongAnswer, Verdict::Accepted]);
+        assert_eq!(result.verdict, Verdict::WrongAnswer);
+        assert_eq!(result.summary, Summary { passed: 2, total: 3 });
+        let hidden = &result.tests[1];
+        assert!(hidden.input.is_none() && hidden.expected_output.is_none() && hidden.stdout.is_empty());
+        assert_eq!(result.tests[0].expected_output.as_deref(), Some("3\n"));
+    }
+
+    #[test]
+    fn limits_and_crashes_become_verdicts() {
+        let spec = JudgeSpec {
+            checker: Checker::Exact,
+            tests: (0..4).map(|_| case("", Some(""), false)).collect(),
+            stop_on_first_failure: false,
+        };
+        let steps = vec![
+            StepReport { limit: Some(LimitHit::WallTime), ..ran("") },
+            StepReport { limit: Some(LimitHit::Memory), signal: Some(9), exit_code: None, ..ran("") },
+            StepReport { limit: Some(LimitHit::Output), ..ran("") },
+            StepReport { signal: Some(11), exit_code: None, ..ran("") },
+        ];
+        let verdicts: Vec<_> = completed(judge(&spec, report(None, steps))).tests.iter().map(|t| t.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::TimeLimitExceeded,
+                Verdict::MemoryLimitExceeded,
+                Verdict::OutputLimitExceeded,
+                Verdict::RuntimeError
+            ]
+        );
+    }
+
+    #[test]
+    fn compile_failure_is_a_compilation_error() {
+        let spec = JudgeSpec {
+            checker: Checker::Lines,
+            tests: vec![case("", Some("1"), false)],
+            stop_on_first_failure: false,
+        };
+        let compile = StepReport { exit_code: Some(1), stderr: "main.cpp:1: error".into(), ..StepReport::default() };
+        let result = completed(judge(&spec, report(Some(compile), vec![])));
+        assert_eq!(result.verdict, Verdict::CompilationError);
+        assert_eq!(result.compile.map(|c| c.output), Some("main.cpp:1: error".to_owned()));
+        assert_eq!(result.summary, Summary { passed: 0, total: 1 });
+    }
+
+    #[test]
+    fn stop_on_first_failure_skips_the_rest() {
+        let spec = JudgeSpec {
+            checker: Checker::Lines,
+            tests: vec![case("", Some("1"), false), case("", Some("2"), false), case("", Some("3"), false)],
+            stop_on_first_failure: true,
+        };
+        let result = completed(judge(&spec, report(None, vec![ran("x"), ran("2")])));
+        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
+        assert_eq!(verdicts, [Verdict::WrongAnswer, Verdict::Skipped, Verdict::Skipped]);
+        assert!(result.tests[1].stdout.is_empty());
+    }
+
+    #[test]
+    fn plain_run_is_accepted_on_exit_zero() {
+        let spec =
+            JudgeSpec { checker: Checker::Lines, tests: vec![case("hi", None, false)], stop_on_first_failure: false };
+        let result = completed(judge(&spec, report(None, vec![ran("anything")])));
+        assert_eq!(result.verdict, Verdict::Accepted);
+        assert_eq!(result.tests[0].stdout, "anything");
+    }
+
+    #[test]
+    fn runner_error_fails_the_job() {
+        let spec = JudgeSpec { checker: Checker::Lines, tests: vec![], stop_on_first_failure: false };
+        let mut bad = report(None, vec![]);
+        bad.error = Some("sandbox setup failed".into());
+        assert!(matches!(judge(&spec, bad), Outcome::Failed(e) if e.contains("sandbox setup failed")));
+    }
+}

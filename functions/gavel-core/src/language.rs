@@ -1,0 +1,164 @@
+//! The language catalogue, as data. Commands run inside the sandbox with the work dir as cwd.
+
+use serde::Serialize;
+
+/// One language: how to recognise it, compile it and run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Language {
+    pub id: &'static str,
+    pub aliases: &'static [&'static str],
+    pub display_name: &'static str,
+    /// File extensions (without dot) that `gavel run FILE` maps to this language.
+    pub extensions: &'static [&'static str],
+    /// The file the submitted code is written to.
+    pub source_file: &'static str,
+    /// Absent for interpreted languages.
+    pub compile: Option<&'static [&'static str]>,
+    pub run: &'static [&'static str],
+    /// Prints the toolchain version; its first non-empty line is reported.
+    pub version: &'static [&'static str],
+    /// Environment the toolchain needs beyond PATH and LANG.
+    pub env: &'static [(&'static str, &'static str)],
+    /// Host paths the toolchain reads besides /usr, mounted read-only in the sandbox.
+    pub toolchain_paths: &'static [&'static str],
+}
+
+const CATALOGUE: &[Language] = &[
+    Language {
+        id: "python",
+        aliases: &["py", "python3"],
+        display_name: "Python 3",
+        extensions: &["py"],
+        source_file: "main.py",
+        compile: None,
+        run: &["python3", "main.py"],
+        version: &["python3", "--version"],
+        env: &[("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONIOENCODING", "utf-8")],
+        toolchain_paths: &[],
+    },
+    Language {
+        id: "javascript",
+        aliases: &["js", "node", "nodejs"],
+        display_name: "JavaScript (Node.js)",
+        extensions: &["js", "mjs"],
+        source_file: "main.js",
+        compile: None,
+        run: &["node", "main.js"],
+        version: &["node", "--version"],
+        env: &[],
+        toolchain_paths: &[],
+    },
+    Language {
+        id: "cpp",
+        aliases: &["c++", "cpp17", "g++"],
+        display_name: "C++17 (GCC)",
+        extensions: &["cpp", "cc", "cxx"],
+        source_file: "main.cpp",
+        compile: Some(&["g++", "-std=c++17", "-O2", "-pipe", "-o", "main", "main.cpp"]),
+        run: &["./main"],
+        version: &["g++", "--version"],
+        env: &[],
+        toolchain_paths: &[],
+    },
+    Language {
+        id: "c",
+        aliases: &["c11", "gcc"],
+        display_name: "C11 (GCC)",
+        extensions: &["c"],
+        source_file: "main.c",
+        compile: Some(&["gcc", "-std=c11", "-O2", "-pipe", "-o", "main", "main.c", "-lm"]),
+        run: &["./main"],
+        version: &["gcc", "--version"],
+        env: &[],
+        toolchain_paths: &[],
+    },
+    Language {
+        id: "csharp",
+        aliases: &["c#", "cs", "mono"],
+        display_name: "C# (Mono)",
+        extensions: &["cs"],
+        source_file: "main.cs",
+        compile: Some(&["mcs", "-optimize+", "-out:main.exe", "main.cs"]),
+        run: &["mono", "main.exe"],
+        version: &["mono", "--version"],
+        env: &[],
+        toolchain_paths: &["/etc/mono"],
+    },
+];
+
+/// Whether this deployment can run a language, and which toolchain version it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LanguageStatus {
+    pub language: &'static Language,
+    pub available: bool,
+    /// First line of the version probe's output, when available.
+    pub version: Option<String>,
+}
+
+/// Every language Gavel knows, whether or not this host has its toolchain.
+pub fn catalogue() -> &'static [Language] {
+    CATALOGUE
+}
+
+/// Finds a language by id or alias, case-insensitively.
+pub fn find(name: &str) -> Option<&'static Language> {
+    let name = name.trim();
+    CATALOGUE
+        .iter()
+        .find(|lang| lang.id.eq_ignore_ascii_case(name) || lang.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+}
+
+/// Finds the language whose extension the file name ends with.
+pub fn for_file_name(file_name: &str) -> Option<&'static Language> {
+    let (_, ext) = file_name.rsplit_once('.')?;
+    CATALOGUE.iter().find(|lang| lang.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+}
+
+/// The valid ids, for error messages.
+pub fn ids() -> Vec<&'static str> {
+    CATALOGUE.iter().map(|lang| lang.id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_by_id_and_alias_case_insensitively() {
+        assert_eq!(find("python").map(|l| l.id), Some("python"));
+        assert_eq!(find("PY").map(|l| l.id), Some("python"));
+        assert_eq!(find("c++").map(|l| l.id), Some("cpp"));
+        assert_eq!(find("C#").map(|l| l.id), Some("csharp"));
+        assert_eq!(find("js").map(|l| l.id), Some("javascript"));
+        assert_eq!(find("cobol"), None);
+    }
+
+    #[test]
+    fn names_are_unique_across_ids_and_aliases() {
+        let mut names: Vec<String> = CATALOGUE
+            .iter()
+            .flat_map(|l| std::iter::once(l.id).chain(l.aliases.iter().copied()))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let total = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), total, "an alias collides with another language");
+    }
+
+    #[test]
+    fn maps_file_extensions() {
+        assert_eq!(for_file_name("sol.cpp").map(|l| l.id), Some("cpp"));
+        assert_eq!(for_file_name("a.b.PY").map(|l| l.id), Some("python"));
+        assert_eq!(for_file_name("Makefile"), None);
+    }
+
+    #[test]
+    fn compiled_languages_compile_their_source_file() {
+        for lang in CATALOGUE {
+            if let Some(compile) = lang.compile {
+                assert!(compile.contains(&lang.source_file), "{} compiles another file", lang.id);
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Gavel's domain. No I/O and no runtime here: adapters implement the port traits in [`ports`]
+//! and the binaries call the use cases in [`usecases`].
+
+pub mod checker;
+pub mod job;
+pub mod judge;
+pub mod language;
+pub mod limits;
+pub mod ports;
+pub mod request;
+pub mod runner;
+pub mod usecases;
+pub mod verdict;
+
+pub use checker::Checker;
+pub use job::{JobId, JobRecord, JobStatus};
+pub use language::Language;
+pub use limits::{Limits, ServerLimits};
+pub use verdict::Verdict;

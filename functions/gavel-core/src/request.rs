@@ -1,0 +1,278 @@
+//! `POST /execute` bodies: parsing rules, defaults and validation against the server's limits.
+
+use serde::{Deserialize, Serialize};
+
+use crate::checker::Checker;
+use crate::language::{self, Language};
+use crate::limits::{Limits, LimitsInput, ServerLimits};
+
+/// The request as a client sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteRequest {
+    pub language: String,
+    pub code: String,
+    #[serde(default)]
+    pub stdin: Option<String>,
+    #[serde(default)]
+    pub tests: Option<Vec<TestCaseInput>>,
+    /// The original service's form: parallel arrays instead of `tests`.
+    #[serde(default)]
+    pub inputs: Option<Vec<String>>,
+    #[serde(default)]
+    pub outputs: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: Option<LimitsInput>,
+    #[serde(default)]
+    pub checker: Option<Checker>,
+    #[serde(default)]
+    pub stop_on_first_failure: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCaseInput {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub input: String,
+    #[serde(default)]
+    pub expected_output: Option<String>,
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// A valid request, with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub language: &'static Language,
+    pub code: String,
+    pub limits: Limits,
+    pub checker: Checker,
+    /// A plain run is one unnamed test without an expected output.
+    pub tests: Vec<TestCase>,
+    pub stop_on_first_failure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCase {
+    pub name: Option<String>,
+    pub input: String,
+    /// Absent: judged by exit status alone.
+    pub expected_output: Option<String>,
+    pub hidden: bool,
+}
+
+/// Why a request was refused. Each maps to one HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("unknown language {given:?}; valid ids: {}", valid.join(", "))]
+    UnknownLanguage { given: String, valid: Vec<&'static str> },
+    #[error("{message}")]
+    InvalidField { field: String, message: String },
+    #[error("{field} is {actual} bytes; the limit is {limit}")]
+    TooLarge { field: String, limit: usize, actual: usize },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> RequestError {
+    RequestError::InvalidField { field: field.into(), message: message.into() }
+}
+
+fn check_size(field: impl Into<String>, text: &str, limit: usize) -> Result<(), RequestError> {
+    if text.len() > limit {
+        return Err(RequestError::TooLarge { field: field.into(), limit, actual: text.len() });
+    }
+    Ok(())
+}
+
+/// Validates a request and applies the server's defaults.
+pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission, RequestError> {
+    let language = language::find(&req.language)
+        .ok_or_else(|| RequestError::UnknownLanguage { given: req.language.clone(), valid: language::ids() })?;
+    if req.code.trim().is_empty() {
+        return Err(invalid("code", "code must not be empty"));
+    }
+    check_size("code", &req.code, server.max_code_bytes)?;
+    if req.code.contains('\0') {
+        return Err(invalid("code", "code must not contain NUL bytes"));
+    }
+
+    let limits = server
+        .resolve(&req.limits.unwrap_or_default())
+        .map_err(|err| invalid(format!("limits.{}", err.field), err.to_string()))?;
+    let checker = req.checker.unwrap_or_default();
+    checker.validate().map_err(|(field, message)| invalid(field, message))?;
+
+    let tests = collect_tests(req.stdin, req.tests, req.inputs, req.outputs)?;
+    if tests.len() > server.max_tests {
+        return Err(invalid("tests", format!("at most {} tests, got {}", server.max_tests, tests.len())));
+    }
+    for (i, test) in tests.iter().enumerate() {
+        check_size(format!("tests[{i}].input"), &test.input, server.max_io_bytes)?;
+        if let Some(expected) = &test.expected_output {
+            check_size(format!("tests[{i}].expected_output"), expected, server.max_io_bytes)?;
+        }
+        if test.name.as_ref().is_some_and(|n| n.len() > 200) {
+            return Err(invalid(format!("tests[{i}].name"), "test names are at most 200 bytes"));
+        }
+    }
+
+    Ok(Submission {
+        language,
+        code: req.code,
+        limits,
+        checker,
+        tests,
+        stop_on_first_failure: req.stop_on_first_failure,
+    })
+}
+
+/// One list of tests from `stdin`, `tests`, or the original `inputs`/`outputs` arrays.
+fn collect_tests(
+    stdin: Option<String>,
+    tests: Option<Vec<TestCaseInput>>,
+    inputs: Option<Vec<String>>,
+    outputs: Option<Vec<String>>,
+) -> Result<Vec<TestCase>, RequestError> {
+    if tests.is_some() && (inputs.is_some() || outputs.is_some()) {
+        return Err(invalid("tests", "give either tests or inputs/outputs, not both"));
+    }
+    let tests = match (tests, inputs, outputs) {
+        (Some(tests), _, _) => tests
+            .into_iter()
+            .map(|t| TestCase { name: t.name, input: t.input, expected_output: t.expected_output, hidden: t.hidden })
+            .collect(),
+        (None, Some(inputs), outputs) => {
+            if let Some(outputs) = &outputs
+                && outputs.len() != inputs.len()
+            {
+                return Err(invalid(
+                    "outputs",
+                    format!("outputs has {} entries but inputs has {}", outputs.len(), inputs.len()),
+                ));
+            }
+            let mut outputs = outputs.map(Vec::into_iter);
+            inputs
+                .into_iter()
+                .map(|input| TestCase {
+                    name: None,
+                    input,
+                    expected_output: outputs.as_mut().and_then(Iterator::next),
+                    hidden: false,
+                })
+                .collect()
+        }
+        (None, None, Some(_)) => return Err(invalid("inputs", "outputs needs inputs of the same length")),
+        (None, None, None) => Vec::new(),
+    };
+    if tests.is_empty() {
+        return Ok(vec![TestCase {
+            name: None,
+            input: stdin.unwrap_or_default(),
+            expected_output: None,
+            hidden: false,
+        }]);
+    }
+    if stdin.is_some() {
+        return Err(invalid("stdin", "stdin is for a plain run; give each test its own input"));
+    }
+    Ok(tests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn request(json: serde_json::Value) -> ExecuteRequest {
+        serde_json::from_value(json).expect("request shape")
+    }
+
+    #[test]
+    fn plain_run_becomes_one_test_with_stdin() {
+        let sub = validate(
+            request(serde_json::json!({"language": "py", "code": "print(input())", "stdin": "hi\n"})),
+            &ServerLimits::default(),
+        )
+        .expect("valid");
+        assert_eq!(sub.language.id, "python");
+        assert_eq!(
+            sub.tests,
+            vec![TestCase { name: None, input: "hi\n".into(), expected_output: None, hidden: false }]
+        );
+        assert_eq!(sub.checker, Checker::Lines);
+    }
+
+    #[test]
+    fn original_inputs_and_outputs_alias_tests() {
+        let sub = validate(
+            request(serde_json::json!({"language": "cpp", "code": "x", "inputs": ["1", "2"], "outputs": ["a", "b"]})),
+            &ServerLimits::default(),
+        )
+        .expect("valid");
+        assert_eq!(sub.tests.len(), 2);
+        assert_eq!(sub.tests[1].expected_output.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn mismatched_outputs_name_the_field() {
+        let err = validate(
+            request(serde_json::json!({"language": "cpp", "code": "x", "inputs": ["1"], "outputs": []})),
+            &ServerLimits::default(),
+        )
+        .expect_err("mismatch");
+        assert!(matches!(err, RequestError::InvalidField { ref field, .. } if field == "outputs"));
+    }
+
+    #[test]
+    fn unknown_language_lists_valid_ids() {
+        let err = validate(request(serde_json::json!({"language": "cobol", "code": "x"})), &ServerLimits::default())
+            .expect_err("unknown");
+        assert!(err.to_string().contains("python") && err.to_string().contains("csharp"));
+    }
+
+    #[test]
+    fn oversized_code_is_too_large() {
+        let server = ServerLimits { max_code_bytes: 10, ..ServerLimits::default() };
+        let err = validate(request(serde_json::json!({"language": "c", "code": "int main(){}//"})), &server)
+            .expect_err("too large");
+        assert!(matches!(err, RequestError::TooLarge { ref field, .. } if field == "code"));
+    }
+
+    #[test]
+    fn stdin_with_tests_is_refused() {
+        let err = validate(
+            request(serde_json::json!({"language": "c", "code": "x", "stdin": "1", "tests": [{"input": "2"}]})),
+            &ServerLimits::default(),
+        )
+        .expect_err("ambiguous");
+        assert!(matches!(err, RequestError::InvalidField { ref field, .. } if field == "stdin"));
+    }
+
+    #[test]
+    fn unknown_limit_fields_are_refused_at_parse_time() {
+        let parsed = serde_json::from_value::<ExecuteRequest>(
+            serde_json::json!({"language": "c", "code": "x", "limits": {"time_limit": 5}}),
+        );
+        assert!(parsed.is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn valid_requests_keep_every_test(n in 1usize..20, hidden in any::<bool>(), lang in prop::sample::select(vec!["python", "js", "c++", "c", "c#"])) {
+            let tests: Vec<_> = (0..n).map(|i| serde_json::json!({"input": i.to_string(), "expected_output": i.to_string(), "hidden": hidden})).collect();
+            let sub = validate(request(serde_json::json!({"language": lang, "code": "x", "tests": tests})), &ServerLimits::default());
+            let sub = sub.expect("valid");
+            prop_assert_eq!(sub.tests.len(), n);
+            prop_assert!(sub.tests.iter().all(|t| t.hidden == hidden && t.expected_output.as_deref() == Some(t.input.as_str())));
+        }
+
+        #[test]
+        fn too_many_tests_are_refused(extra in 1usize..5) {
+            let server = ServerLimits::default();
+            let tests: Vec<_> = (0..server.max_tests + extra).map(|_| serde_json::json!({"input": ""})).collect();
+            let err = validate(request(serde_json::json!({"language": "c", "code": "x", "tests": tests})), &server);
+            let refused_tests = matches!(err, Err(RequestError::InvalidField { ref field, .. }) if field == "tests");
+            prop_assert!(refused_tests);
+        }
+    }
+}

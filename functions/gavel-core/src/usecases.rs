@@ -1,0 +1,178 @@
+//! The use cases: submit, dispatch, complete (or fail), get. At-least-once everywhere: each is
+//! safe to repeat, because transitions are conditional and terminal states are final.
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::job::{JobId, JobRecord, Outcome, Transition};
+use crate::judge::{self, JudgeSpec};
+use crate::limits::ServerLimits;
+use crate::ports::{
+    BlobStore, JobMessage, JobQueue, JobStore, LaunchError, QueueError, RunnerTask, TaskLauncher, Unavailable, keys,
+};
+use crate::request::{self, ExecuteRequest, RequestError};
+use crate::runner::Report;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub job_id: JobId,
+    pub record: JobRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Invalid(#[from] RequestError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// Validates, stores the bundle and the judge spec, records the job as pending and queues it.
+/// The record exists before the answer, so an id we hand out is never a 404 within 24 h.
+pub async fn submit(
+    store: &dyn JobStore,
+    blobs: &dyn BlobStore,
+    queue: &dyn JobQueue,
+    server: &ServerLimits,
+    request: ExecuteRequest,
+    now: DateTime<Utc>,
+) -> Result<Accepted, SubmitError> {
+    let submission = request::validate(request, server)?;
+    let job_id = JobId::new();
+    let language = submission.language.id;
+    let tests = submission.tests.len();
+    let (bundle, spec) = judge::split(submission, job_id.clone(), server.compile);
+    blobs.put(&keys::bundle(&job_id), to_json(&bundle)).await?;
+    blobs.put(&keys::judge_spec(&job_id), to_json(&spec)).await?;
+    let record = JobRecord::pending(job_id.clone(), language, now);
+    store.create(&record).await?;
+    let message =
+        JobMessage { job_id: job_id.clone(), language: language.to_owned(), bundle_key: keys::bundle(&job_id) };
+    if let Err(err) = queue.enqueue(&message).await {
+        // The client is told to retry; the record must not stay pending forever.
+        store.finish(&job_id, Outcome::Failed(format!("not queued: {err}")), now).await?;
+        return Err(err.into());
+    }
+    info!(job_id = %job_id, language, tests, "job accepted");
+    Ok(Accepted { job_id, record })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serializing our own plain data types cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatched {
+    Launched,
+    /// The job already ended, expired or never existed: the message is dropped.
+    Skipped(Transition),
+    /// The launcher refused for good; the job was marked failed.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    /// Leave the message on the queue for another try.
+    #[error("retry later: {0}")]
+    Retry(String),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// Marks the job running and starts the runner for it.
+pub async fn dispatch(
+    store: &dyn JobStore,
+    blobs: &dyn BlobStore,
+    launcher: &dyn TaskLauncher,
+    message: &JobMessage,
+    now: DateTime<Utc>,
+) -> Result<Dispatched, DispatchError> {
+    let job_id = &message.job_id;
+    match store.mark_running(job_id, now).await? {
+        Transition::Applied => {}
+        skipped => {
+            info!(job_id = %job_id, ?skipped, "dispatch skipped");
+            return Ok(Dispatched::Skipped(skipped));
+        }
+    }
+    let task = RunnerTask {
+        job_id: job_id.clone(),
+        language: message.language.clone(),
+        bundle_url: blobs.read_url(&message.bundle_key).await?,
+        report_url: blobs.write_url(&keys::report(job_id)).await?,
+    };
+    match launcher.launch(&task).await {
+        Ok(()) => Ok(Dispatched::Launched),
+        Err(LaunchError::Retryable(reason)) => Err(DispatchError::Retry(reason)),
+        Err(LaunchError::Fatal(reason)) => {
+            warn!(job_id = %job_id, %reason, "launch failed");
+            store.finish(job_id, Outcome::Failed(reason.clone()), now).await?;
+            Ok(Dispatched::Failed(reason))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompleteError {
+    #[error("no report for job {0} yet")]
+    NoReport(JobId),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// Judges the job's report against the expected outputs and stores the result, once.
+pub async fn complete(
+    store: &dyn JobStore,
+    blobs: &dyn BlobStore,
+    job_id: &JobId,
+    now: DateTime<Utc>,
+) -> Result<Transition, CompleteError> {
+    let Some(report_bytes) = blobs.get(&keys::report(job_id)).await? else {
+        return Err(CompleteError::NoReport(job_id.clone()));
+    };
+    let spec: Option<JudgeSpec> =
+        blobs.get(&keys::judge_spec(job_id)).await?.and_then(|b| serde_json::from_slice(&b).ok());
+    let outcome = match (spec, serde_json::from_slice::<Report>(&report_bytes)) {
+        (None, _) => Outcome::Failed("the job's test data is missing".into()),
+        (Some(_), Err(err)) => Outcome::Failed(format!("unreadable runner report: {err}")),
+        (Some(_), Ok(report)) if report.job_id != *job_id => {
+            Outcome::Failed("the runner report belongs to another job".into())
+        }
+        (Some(spec), Ok(report)) => judge::judge(&spec, report),
+    };
+    let transition = store.finish(job_id, outcome, now).await?;
+    info!(job_id = %job_id, ?transition, "job completed");
+    Ok(transition)
+}
+
+/// Ends a job the platform could not finish (no report, a stopped task). A no-op once terminal.
+pub async fn fail(
+    store: &dyn JobStore,
+    job_id: &JobId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Transition, Unavailable> {
+    warn!(job_id = %job_id, reason, "job failed");
+    store.finish(job_id, Outcome::Failed(reason.to_owned()), now).await
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    #[error("no job {0}, or it has expired")]
+    NotFound(String),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// Reads a job. Unknown, malformed and expired ids are all not found.
+pub async fn get(store: &dyn JobStore, job_id: &str, now: DateTime<Utc>) -> Result<JobRecord, GetError> {
+    let not_found = || GetError::NotFound(job_id.chars().take(64).collect());
+    let id: JobId = job_id.parse().map_err(|_| not_found())?;
+    match store.get(&id, now).await? {
+        Some(record) if !record.is_expired(now) => Ok(record),
+        _ => Err(not_found()),
+    }
+}
