@@ -1,0 +1,37 @@
+//! Gavel's embedded adapters: the SQLite job store and durable queue, file blobs, the process
+//! launcher, the worker pool that drives jobs through the core use cases, and the wiring of all
+//! of them over one data directory.
+
+mod blobs;
+mod db;
+mod embedded;
+mod launcher;
+mod probe;
+mod queue;
+mod store;
+mod worker;
+
+use std::path::PathBuf;
+
+pub use blobs::{FsBlobStore, validate_key};
+pub use embedded::{Embedded, LocalConfig};
+pub use launcher::{DEFAULT_RUNNER_DEADLINE, ProcessTaskLauncher};
+pub use probe::probe_languages;
+pub use queue::{Lease, SqliteJobQueue};
+pub use store::SqliteJobStore;
+pub use worker::{WorkerConfig, WorkerDeps, WorkerPool, default_workers, spawn_workers, sweep};
+
+/// Why the local services could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot open the database {path}: {source}")]
+    Database { path: PathBuf, source: rusqlite::Error },
+    #[error("the database {path} cannot use write-ahead logging (journal mode {mode}); is it on a network filesystem?")]
+    NoWal { path: PathBuf, mode: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the data directory {0} is in use by another Gavel server")]
+    Locked(PathBuf),
+    #[error(transparent)]
+    Unavailable(#[from] gavel_core::ports::Unavailable),
+}

@@ -1,0 +1,291 @@
+//! Job records in SQLite. Transitions are single conditional UPDATEs, so a terminal state is never
+//! overwritten however many deliveries race.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gavel_core::job::{JobId, JobRecord, JobStatus, Outcome, Transition};
+use gavel_core::ports::{JobStore, Unavailable};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::LocalError;
+use crate::db::{Db, DbError, from_nanos, to_nanos};
+
+const SERVICE: &str = "job store";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id          TEXT PRIMARY KEY NOT NULL,
+    language    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    expires_at  INTEGER NOT NULL,
+    result      TEXT,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_expires_at ON jobs (expires_at);
+";
+
+const COLUMNS: &str = "id, language, status, created_at, started_at, finished_at, expires_at, result, error";
+
+/// The embedded [`JobStore`]. Expired rows read as absent and are deleted by [`Self::sweep_expired`].
+#[derive(Clone)]
+pub struct SqliteJobStore {
+    db: Db,
+}
+
+impl SqliteJobStore {
+    /// Opens (creating if needed) the store in the SQLite file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteJobStore, LocalError> {
+        SqliteJobStore::with_db(Db::open(path, None)?, path)
+    }
+
+    pub(crate) fn with_db(db: Db, path: &Path) -> Result<SqliteJobStore, LocalError> {
+        db.execute_batch(SCHEMA).map_err(|source| LocalError::Database { path: path.to_owned(), source })?;
+        Ok(SqliteJobStore { db })
+    }
+
+    /// Deletes every expired record and returns their ids, so the caller can remove their blobs.
+    pub async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<Vec<JobId>, Unavailable> {
+        self.db
+            .call(SERVICE, move |conn| {
+                let mut statement = conn.prepare("DELETE FROM jobs WHERE expires_at <= ?1 RETURNING id")?;
+                let ids = statement.query_map([to_nanos(now)?], |row| row.get::<_, String>(0))?;
+                ids.map(|id| id.map_err(DbError::from).and_then(|id| parse_id(&id))).collect()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn create(&self, record: &JobRecord) -> Result<(), Unavailable> {
+        let record = record.clone();
+        self.db
+            .call(SERVICE, move |conn| {
+                let result = record.result.as_ref().map(serde_json::to_string).transpose().map_err(corrupt)?;
+                conn.execute(
+                    &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                    params![
+                        record.id.as_str(),
+                        record.language,
+                        record.status.as_str(),
+                        to_nanos(record.created_at)?,
+                        record.started_at.map(to_nanos).transpose()?,
+                        record.finished_at.map(to_nanos).transpose()?,
+                        to_nanos(record.expires_at)?,
+                        result,
+                        record.error,
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobRecord>, Unavailable> {
+        let id = id.clone();
+        self.db
+            .call(SERVICE, move |conn| {
+                let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND expires_at > ?2");
+                let row = conn.query_row(&sql, params![id.as_str(), to_nanos(now)?], read_row).optional()?;
+                row.map(RawRecord::into_record).transpose()
+            })
+            .await
+    }
+
+    async fn mark_running(&self, id: &JobId, now: DateTime<Utc>) -> Result<Transition, Unavailable> {
+        let id = id.clone();
+        self.db
+            .call(SERVICE, move |conn| {
+                let now = to_nanos(now)?;
+                // A redelivered job runs again, so started_at tells when the latest run began.
+                let changed = conn.execute(
+                    "UPDATE jobs SET status = 'running', started_at = ?2
+                     WHERE id = ?1 AND status IN ('pending', 'running') AND expires_at > ?2",
+                    params![id.as_str(), now],
+                )?;
+                transition(conn, &id, now, changed)
+            })
+            .await
+    }
+
+    async fn finish(&self, id: &JobId, outcome: Outcome, now: DateTime<Utc>) -> Result<Transition, Unavailable> {
+        let id = id.clone();
+        self.db
+            .call(SERVICE, move |conn| {
+                let now = to_nanos(now)?;
+                let status = outcome.status().as_str();
+                let (result, error) = match outcome {
+                    Outcome::Completed(result) => (Some(serde_json::to_string(&result).map_err(corrupt)?), None),
+                    Outcome::Failed(error) => (None, Some(error)),
+                };
+                let changed = conn.execute(
+                    "UPDATE jobs SET status = ?3, finished_at = ?2, started_at = COALESCE(started_at, ?2),
+                         result = ?4, error = ?5
+                     WHERE id = ?1 AND status IN ('pending', 'running') AND expires_at > ?2",
+                    params![id.as_str(), now, status, result, error],
+                )?;
+                transition(conn, &id, now, changed)
+            })
+            .await
+    }
+}
+
+/// Tells why a conditional UPDATE changed nothing. Statuses only move forward, so a row seen
+/// terminal here was terminal when the UPDATE ran.
+fn transition(conn: &Connection, id: &JobId, now: i64, changed: usize) -> Result<Transition, DbError> {
+    if changed > 0 {
+        return Ok(Transition::Applied);
+    }
+    let status: Option<String> = conn
+        .query_row("SELECT status FROM jobs WHERE id = ?1 AND expires_at > ?2", params![id.as_str(), now], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    Ok(if status.is_some() { Transition::AlreadyTerminal } else { Transition::NotFound })
+}
+
+/// A row as stored, decoded off the SQLite row so decoding errors are ours, not rusqlite's.
+struct RawRecord {
+    id: String,
+    language: String,
+    status: String,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    expires_at: i64,
+    result: Option<String>,
+    error: Option<String>,
+}
+
+fn read_row(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok(RawRecord {
+        id: row.get(0)?,
+        language: row.get(1)?,
+        status: row.get(2)?,
+        created_at: row.get(3)?,
+        started_at: row.get(4)?,
+        finished_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        result: row.get(7)?,
+        error: row.get(8)?,
+    })
+}
+
+impl RawRecord {
+    fn into_record(self) -> Result<JobRecord, DbError> {
+        let status = JobStatus::parse(&self.status)
+            .ok_or_else(|| DbError::Data(format!("corrupt row: unknown status {:?}", self.status)))?;
+        Ok(JobRecord {
+            id: parse_id(&self.id)?,
+            language: self.language,
+            status,
+            created_at: from_nanos(self.created_at),
+            started_at: self.started_at.map(from_nanos),
+            finished_at: self.finished_at.map(from_nanos),
+            expires_at: from_nanos(self.expires_at),
+            result: self.result.map(|json| serde_json::from_str(&json)).transpose().map_err(corrupt)?,
+            error: self.error,
+        })
+    }
+}
+
+fn parse_id(id: &str) -> Result<JobId, DbError> {
+    id.parse().map_err(|_| DbError::Data(format!("corrupt row: bad job id {id:?}")))
+}
+
+fn corrupt(err: serde_json::Error) -> DbError {
+    DbError::Data(format!("job result JSON: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use gavel_core::job::{JobResult, RETENTION, Summary};
+    use gavel_core::runner::{Isolation, IsolationLevel};
+    use gavel_core::verdict::Verdict;
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteJobStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteJobStore::open(&dir.path().join("gavel.db")).expect("open store");
+        (dir, store)
+    }
+
+    fn result() -> JobResult {
+        JobResult {
+            verdict: Verdict::Accepted,
+            compile: None,
+            tests: Vec::new(),
+            summary: Summary { passed: 0, total: 0 },
+            isolation: Isolation {
+                level: IsolationLevel::Degraded,
+                namespaces: Vec::new(),
+                cgroup: None,
+                seccomp: false,
+                uid_drop: false,
+                pivot_root: false,
+                notes: vec!["test".into()],
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn records_round_trip_exactly() {
+        let (_dir, store) = store();
+        let now = Utc::now();
+        let record = JobRecord::pending(JobId::new(), "python", now);
+        store.create(&record).await.expect("create");
+        assert_eq!(store.get(&record.id, now).await.expect("get"), Some(record.clone()));
+        assert!(store.create(&record).await.is_err(), "a second record with one id");
+    }
+
+    #[tokio::test]
+    async fn transitions_are_conditional() {
+        let (_dir, store) = store();
+        let now = Utc::now();
+        let record = JobRecord::pending(JobId::new(), "python", now);
+        store.create(&record).await.expect("create");
+        let id = &record.id;
+
+        assert_eq!(store.mark_running(id, now).await, Ok(Transition::Applied));
+        assert_eq!(store.mark_running(id, now).await, Ok(Transition::Applied), "redelivery restarts");
+        let done = Outcome::Completed(Box::new(result()));
+        assert_eq!(store.finish(id, done, now).await, Ok(Transition::Applied));
+        assert_eq!(store.finish(id, Outcome::Failed("late".into()), now).await, Ok(Transition::AlreadyTerminal));
+        assert_eq!(store.mark_running(id, now).await, Ok(Transition::AlreadyTerminal));
+
+        let stored = store.get(id, now).await.expect("get").expect("present");
+        assert_eq!(stored.status, JobStatus::Completed);
+        assert_eq!(stored.result, Some(result()));
+        assert_eq!(stored.error, None);
+        assert_eq!((stored.started_at, stored.finished_at), (Some(now), Some(now)));
+
+        let unknown = JobId::new();
+        assert_eq!(store.mark_running(&unknown, now).await, Ok(Transition::NotFound));
+        assert_eq!(store.finish(&unknown, Outcome::Failed("x".into()), now).await, Ok(Transition::NotFound));
+    }
+
+    #[tokio::test]
+    async fn expired_records_are_gone_and_swept() {
+        let (_dir, store) = store();
+        let now = Utc::now();
+        let old = JobRecord::pending(JobId::new(), "python", now - RETENTION - Duration::seconds(1));
+        let fresh = JobRecord::pending(JobId::new(), "python", now);
+        store.create(&old).await.expect("create");
+        store.create(&fresh).await.expect("create");
+
+        assert_eq!(store.get(&old.id, now).await, Ok(None));
+        assert_eq!(store.mark_running(&old.id, now).await, Ok(Transition::NotFound));
+        assert_eq!(store.finish(&old.id, Outcome::Failed("x".into()), now).await, Ok(Transition::NotFound));
+
+        assert_eq!(store.sweep_expired(now).await, Ok(vec![old.id.clone()]));
+        assert_eq!(store.sweep_expired(now).await, Ok(Vec::new()));
+        assert!(store.get(&fresh.id, now).await.expect("get").is_some());
+    }
+}

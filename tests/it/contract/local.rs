@@ -1,0 +1,71 @@
+//! The contract suites against the embedded adapters, on real SQLite files and directories.
+
+use gavel_local::{FsBlobStore, SqliteJobQueue, SqliteJobStore};
+use tempfile::TempDir;
+
+use super::{blob_store, contract_tests, job_queue, job_store};
+
+fn tempdir() -> TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn store() -> (TempDir, SqliteJobStore) {
+    let dir = tempdir();
+    let store = SqliteJobStore::open(&dir.path().join("gavel.db")).expect("open store");
+    (dir, store)
+}
+
+fn queue(capacity: u64) -> (TempDir, SqliteJobQueue) {
+    let dir = tempdir();
+    let queue = SqliteJobQueue::open(&dir.path().join("gavel.db"), capacity).expect("open queue");
+    (dir, queue)
+}
+
+fn blobs() -> (TempDir, FsBlobStore) {
+    let dir = tempdir();
+    let blobs = FsBlobStore::new(dir.path().join("blobs")).expect("open blobs");
+    (dir, blobs)
+}
+
+mod sqlite_job_store {
+    use super::*;
+
+    contract_tests!(
+        job_store,
+        store(),
+        [
+            create_then_get,
+            unknown_id_is_none,
+            expired_is_none,
+            pending_running_completed,
+            pending_to_failed,
+            redelivered_job_may_start_again,
+            finish_twice_keeps_the_first,
+            mark_running_after_terminal_is_refused,
+            transitions_on_unknown_are_not_found,
+            concurrent_finishes_apply_once,
+        ]
+    );
+}
+
+mod sqlite_job_queue {
+    use super::*;
+
+    contract_tests!(job_queue, queue(100), [enqueue_counts_in_depth]);
+
+    #[tokio::test]
+    async fn refuses_beyond_capacity() {
+        let (_dir, queue) = queue(3);
+        job_queue::refuses_beyond_capacity(&queue, 3).await;
+    }
+}
+
+mod fs_blob_store {
+    use super::*;
+
+    contract_tests!(
+        blob_store,
+        blobs(),
+        [put_then_get, empty_blobs_are_blobs, put_overwrites, missing_is_none, urls_name_their_blob]
+    );
+}

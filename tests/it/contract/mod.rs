@@ -1,0 +1,40 @@
+//! Port contract suites. Each check is a `pub async fn` over any implementation of one port, so
+//! the local adapters (run in `local`) and the AWS ones run the very same checks.
+//!
+//! Every check takes a fresh, empty implementation and uses ids of its own.
+
+pub mod blob_store;
+pub mod job_queue;
+pub mod job_store;
+mod local;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Stores like SQS report some state eventually; checks poll instead of sleeping.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One `#[tokio::test]` per check: `contract_tests!(suite_module, setup_expr, [check, ...])`.
+/// `setup_expr` gives `(guard, implementation)`; the guard (a tempdir, a table) lives as long
+/// as the check.
+macro_rules! contract_tests {
+    ($suite:ident, $setup:expr, [$($check:ident),* $(,)?]) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let (_guard, port) = $setup;
+                $suite::$check(&port).await;
+            }
+        )*
+    };
+}
+pub(crate) use contract_tests;
