@@ -1,0 +1,107 @@
+//! Gavel's HTTP API: one axum [`Router`], served by the API Lambda and by `gavel serve` alike.
+//! It holds no state of its own beyond [`AppState`], so it can live in a short-lived process.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, Method, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, get, post};
+use gavel_core::ServerLimits;
+use gavel_core::language::LanguageStatus;
+use gavel_core::ports::{BlobStore, JobQueue, JobStore};
+use gavel_core::runner::Isolation;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+mod error;
+mod execute;
+mod info;
+mod openapi;
+mod result;
+
+pub use error::{ApiError, CODES, RETRY_AFTER_SECS};
+pub use result::MAX_WAIT_SECS;
+
+/// The largest request body [`router`] reads, in bytes.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The request id header: taken from the request when present, generated otherwise, echoed back.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// What the handlers use. Each binary wires its own adapters.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn JobStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub limits: Arc<ServerLimits>,
+    /// Probed at startup by the binary: which toolchains this deployment has.
+    pub languages: Arc<[LanguageStatus]>,
+    /// What `GET /health` reports.
+    pub isolation: Isolation,
+    pub version: String,
+}
+
+/// The router's own state: the app's, plus the settings of this router.
+#[derive(Clone)]
+struct Ctx {
+    state: AppState,
+    body_limit: usize,
+}
+
+/// The API with the default body cap ([`DEFAULT_BODY_LIMIT`]).
+pub fn router(state: AppState) -> Router {
+    router_with_body_limit(state, DEFAULT_BODY_LIMIT)
+}
+
+/// The API, refusing request bodies over `body_limit` bytes with 413.
+pub fn router_with_body_limit(state: AppState, body_limit: usize) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    let routes = routes().into_iter().fold(Router::new(), |router, (_, path, route)| router.route(path, route));
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(span).on_response(DefaultOnResponse::new().level(Level::INFO)))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .layer(DefaultBodyLimit::max(body_limit));
+    routes
+        // After the routes: it is set on those already registered.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(layers)
+        .with_state(Ctx { state, body_limit })
+}
+
+/// Every route, once: the router is built from this table, and tests hold the OpenAPI document
+/// to it.
+fn routes() -> Vec<(Method, &'static str, MethodRouter<Ctx>)> {
+    vec![
+        (Method::POST, "/execute", post(execute::execute)),
+        (Method::GET, "/result/{job_id}", get(result::result)),
+        (Method::GET, "/languages", get(info::languages)),
+        (Method::GET, "/health", get(info::health)),
+        (Method::GET, "/openapi.json", get(openapi::openapi)),
+    ]
+}
+
+/// The request's span: method, path (never the query or body) and request id.
+fn span(request: &Request) -> tracing::Span {
+    let request_id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound { method: method.to_string(), path: uri.path().to_owned() }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_owned() }
+}
+
+#[cfg(test)]
+mod tests;
