@@ -23,6 +23,9 @@ pub struct Language {
     pub toolchain_paths: &'static [&'static str],
 }
 
+/// The PATH programs get in the sandbox; toolchain probes use it too, so they find the same binaries.
+pub const TOOLCHAIN_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 const CATALOGUE: &[Language] = &[
     Language {
         id: "python",

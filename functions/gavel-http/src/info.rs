@@ -12,7 +12,7 @@ use crate::Ctx;
 use crate::error::ApiError;
 
 #[derive(Debug, Serialize)]
-pub(crate) struct LanguageView {
+pub struct LanguageView {
     id: &'static str,
     aliases: &'static [&'static str],
     name: &'static str,
@@ -38,7 +38,12 @@ impl From<&LanguageStatus> for LanguageView {
 }
 
 pub(crate) async fn languages(State(ctx): State<Ctx>) -> Json<Vec<LanguageView>> {
-    Json(ctx.state.languages.iter().map(LanguageView::from).collect())
+    Json(languages_view(&ctx.state.languages))
+}
+
+/// The `GET /languages` body, also printed by `gavel languages` without a server.
+pub fn languages_view(statuses: &[LanguageStatus]) -> Vec<LanguageView> {
+    statuses.iter().map(LanguageView::from).collect()
 }
 
 #[derive(Debug, Serialize)]

@@ -25,6 +25,7 @@ mod openapi;
 mod result;
 
 pub use error::{ApiError, CODES, RETRY_AFTER_SECS};
+pub use info::{LanguageView, languages_view};
 pub use result::MAX_WAIT_SECS;
 
 /// The largest request body [`router`] reads, in bytes.

@@ -26,6 +26,8 @@ async fn probe(lang: &'static Language, timeout: Duration) -> LanguageStatus {
     let Some((program, args)) = lang.version.split_first() else { return missing };
     let output = Command::new(program)
         .args(args)
+        // The sandbox's PATH, so the probe finds the toolchain that programs will run with.
+        .env("PATH", language::TOOLCHAIN_PATH)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

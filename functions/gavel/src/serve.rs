@@ -1,0 +1,143 @@
+//! `gavel serve`: the HTTP router over the embedded adapters, with the worker pool.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use gavel_core::limits::ServerLimits;
+use gavel_http::AppState;
+use gavel_local::{Embedded, LocalConfig, WorkerPool};
+use tokio::sync::oneshot;
+use tracing::info;
+
+/// How long a shutdown waits for running jobs before giving them back to the queue.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one; the chosen address is printed).
+    #[arg(long, env = "GAVEL_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where jobs, the queue and blobs live (SQLite + files).
+    #[arg(long, env = "GAVEL_DATA_DIR", default_value = "gavel-data")]
+    pub data_dir: PathBuf,
+    /// Jobs run at once (default: the number of cores).
+    #[arg(long, env = "GAVEL_WORKERS")]
+    pub workers: Option<usize>,
+    /// Jobs waiting or running before submissions get 429.
+    #[arg(long, env = "GAVEL_QUEUE_CAPACITY", default_value_t = 1000)]
+    pub queue_capacity: u64,
+    /// The runner binary (default: gavel-runner next to this executable).
+    #[arg(long, env = "GAVEL_RUNNER")]
+    pub runner: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// A throwaway server on a free loopback port, for `gavel run` and `gavel bench`.
+    pub fn embedded_scratch(data_dir: &Path, runner: Option<PathBuf>) -> ServeArgs {
+        ServeArgs {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_owned(),
+            workers: None,
+            queue_capacity: 1000,
+            runner,
+        }
+    }
+}
+
+/// A server running in this process.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: WorkerPool,
+}
+
+impl RunningServer {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops taking requests, then lets running jobs finish (or hands them back to the queue).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        if let Ok(Err(err)) = self.http.await {
+            tracing::warn!(%err, "the HTTP server stopped with an error");
+        }
+        self.workers.shutdown(SHUTDOWN_GRACE).await;
+    }
+}
+
+/// Opens the data dir, probes toolchains and isolation, and starts HTTP and the workers.
+pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
+    let runner = match args.runner {
+        Some(runner) => runner,
+        None => std::env::current_exe().context("locating this executable")?.with_file_name("gavel-runner"),
+    };
+    anyhow::ensure!(
+        runner.exists(),
+        "the runner {} does not exist; build it (cargo build --workspace --bins) or pass --runner",
+        runner.display()
+    );
+    let mut config = LocalConfig::new(&args.data_dir, &runner);
+    config.queue_capacity = args.queue_capacity;
+    if let Some(workers) = args.workers {
+        config.workers.workers = workers.max(1);
+    }
+    let services = Embedded::open(config).await.with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let (languages, isolation) =
+        tokio::join!(gavel_local::probe_languages(), tokio::task::spawn_blocking(gavel_runner::sandbox::probe));
+    let state = AppState {
+        store: services.job_store(),
+        blobs: services.blob_store(),
+        queue: services.job_queue(),
+        limits: Arc::new(ServerLimits::default()),
+        languages: languages.into(),
+        isolation: isolation.context("probing the sandbox")?,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    let workers = services.start();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = gavel_http::router(state);
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    info!(%addr, runner = %runner.display(), "gavel is serving");
+    Ok(RunningServer { addr, stop, http, workers })
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let server = start(args).await?;
+    // Tests and scripts read this line to find the port.
+    println!("gavel listening on {}", server.base_url());
+    shutdown_signal().await;
+    info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminated => {}
+    }
+}

@@ -1,0 +1,110 @@
+//! One job: compile once, run every test in the sandbox, report what happened.
+
+use gavel_core::language::{self, Language};
+use gavel_core::limits::Limits;
+use gavel_core::runner::{Bundle, Report, StepReport};
+use tracing::{debug, warn};
+
+use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxOptions};
+
+/// Runs a bundle to a report. Never fails: what went wrong on the platform's side is in
+/// `Report::error`, what the program did is in the steps.
+pub fn run(bundle: Bundle) -> Report {
+    let mut report = Report {
+        job_id: bundle.job_id.clone(),
+        isolation: sandbox::probe(),
+        compile: None,
+        tests: Vec::new(),
+        error: None,
+    };
+    let Some(lang) = language::find(&bundle.language) else {
+        report.error = Some(format!("this runner does not know the language {:?}", bundle.language));
+        return report;
+    };
+    let options = SandboxOptions {
+        files: vec![(lang.source_file.to_owned(), bundle.source.clone().into_bytes())],
+        readonly_paths: lang.toolchain_paths.iter().map(Into::into).collect(),
+        memory_bytes: mib(bundle.limits.memory_mb.max(bundle.compile_limits.memory_mb)),
+        processes: bundle.limits.processes.max(bundle.compile_limits.processes),
+        ..SandboxOptions::default()
+    };
+    let mut sandbox = match Sandbox::new(options) {
+        Ok(sandbox) => sandbox,
+        Err(err) => {
+            warn!(job_id = %bundle.job_id, %err, "sandbox setup failed");
+            report.error = Some(format!("sandbox setup failed: {err}"));
+            return report;
+        }
+    };
+    report.isolation = sandbox.isolation().clone();
+    if let Err(err) = run_steps(&mut sandbox, lang, &bundle, &mut report) {
+        warn!(job_id = %bundle.job_id, %err, "sandbox run failed");
+        report.error = Some(format!("sandbox failure: {err}"));
+    }
+    report
+}
+
+fn run_steps(
+    sandbox: &mut Sandbox,
+    lang: &Language,
+    bundle: &Bundle,
+    report: &mut Report,
+) -> Result<(), sandbox::SandboxError> {
+    if let Some(compile) = lang.compile {
+        let step = step_report(sandbox.run(&command(lang, compile, Vec::new(), &bundle.compile_limits, true))?);
+        let compiled = step.succeeded();
+        debug!(job_id = %bundle.job_id, compiled, "compile step done");
+        report.compile = Some(step);
+        if !compiled {
+            return Ok(());
+        }
+    }
+    for test in &bundle.tests {
+        let step = step_report(sandbox.run(&command(
+            lang,
+            lang.run,
+            test.input.clone().into_bytes(),
+            &bundle.limits,
+            false,
+        ))?);
+        let failed = !step.succeeded();
+        report.tests.push(step);
+        if failed && bundle.stop_on_first_failure {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn command(lang: &Language, argv: &[&str], stdin: Vec<u8>, limits: &Limits, writable_box: bool) -> RunCommand {
+    RunCommand {
+        argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+        env: lang.env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        stdin,
+        cpu_time_ms: limits.time_ms,
+        wall_time_ms: limits.wall_time_ms,
+        output_bytes: limits.output_kb * 1024,
+        memory_bytes: Some(mib(limits.memory_mb)),
+        processes: Some(limits.processes),
+        writable_box,
+    }
+}
+
+fn mib(mb: u64) -> u64 {
+    mb * 1024 * 1024
+}
+
+fn step_report(outcome: RunOutcome) -> StepReport {
+    StepReport {
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        cpu_time_ms: outcome.cpu_time_ms,
+        wall_time_ms: outcome.wall_time_ms,
+        memory_kb: outcome.memory_kb,
+        stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
+        stdout_truncated: outcome.stdout_truncated,
+        stderr_truncated: outcome.stderr_truncated,
+        limit: outcome.limit,
+    }
+}

@@ -1,0 +1,5 @@
+//! The runner: the same binary in every runner image and behind the embedded process launcher.
+
+pub mod job;
+pub mod location;
+pub mod sandbox;

@@ -1,0 +1,166 @@
+//! Degraded mode's work dirs: `/box` and `/tmp` are plain host directories under the sandbox's
+//! scratch dir. Between runs no process of the job exists, so the host can walk `/box` without a
+//! race; it still never follows a symlink there (`symlink_metadata`, `lchown`, no chmod on links).
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::zygote::Plan;
+use super::{BOX_DIR, SandboxError, SandboxOptions, cgroup::JobCgroup, is_root, path_cstring, rootfs};
+
+pub(super) struct Dirs {
+    box_dir: PathBuf,
+    box_str: String,
+    tmp_dir: PathBuf,
+    tmp_str: String,
+    /// Root can give `/box` to the program's uid and take it back; otherwise it stays writable.
+    root: bool,
+    /// The program's uid (and gid).
+    uid: u32,
+    /// Whether `/box` is currently writable by the program.
+    box_writable: bool,
+}
+
+fn io(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> SandboxError {
+    let context = format!("{what} {}", p.display());
+    move |e| SandboxError::io(context, e)
+}
+
+fn utf8(p: &Path) -> Result<String, SandboxError> {
+    p.to_str().map(str::to_string).ok_or_else(|| SandboxError::InvalidOptions(format!("{} is not UTF-8", p.display())))
+}
+
+impl Dirs {
+    /// Creates `box` (with the job's files) and the place for `tmp` under `scratch`.
+    pub(super) fn create(scratch: &Path, files: &[(String, Vec<u8>)], uid: u32) -> Result<Dirs, SandboxError> {
+        let box_dir = scratch.join("box");
+        let tmp_dir = scratch.join("tmp");
+        fs::DirBuilder::new().mode(0o755).create(&box_dir).map_err(io("mkdir", &box_dir))?;
+        for (name, contents) in files {
+            let p = box_dir.join(name);
+            fs::write(&p, contents).map_err(io("write", &p))?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).map_err(io("chmod", &p))?;
+        }
+        let mut dirs = Dirs {
+            box_str: utf8(&box_dir)?,
+            tmp_str: utf8(&tmp_dir)?,
+            box_dir,
+            tmp_dir,
+            root: is_root(),
+            uid,
+            box_writable: false,
+        };
+        dirs.set_box_writable(true)?;
+        Ok(dirs)
+    }
+
+    pub(super) fn box_dir(&self) -> &Path {
+        &self.box_dir
+    }
+
+    pub(super) fn tmp_str(&self) -> &str {
+        &self.tmp_str
+    }
+
+    /// `/box` and `/box/...` arguments name the real work dir.
+    pub(super) fn rewrite_arg(&self, arg: &str) -> String {
+        if arg == BOX_DIR {
+            self.box_str.clone()
+        } else if let Some(rest) = arg.strip_prefix("/box/") {
+            format!("{}/{rest}", self.box_str)
+        } else {
+            arg.to_string()
+        }
+    }
+
+    /// A fresh, private `tmp`, and `/box` writable or not, before a run.
+    pub(super) fn prepare_run(&mut self, writable_box: bool) -> Result<(), SandboxError> {
+        match fs::remove_dir_all(&self.tmp_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("clear", &self.tmp_dir)(e));
+            }
+            _ => {}
+        }
+        fs::DirBuilder::new().mode(0o700).create(&self.tmp_dir).map_err(io("mkdir", &self.tmp_dir))?;
+        if self.root {
+            std::os::unix::fs::lchown(&self.tmp_dir, Some(self.uid), Some(self.uid))
+                .map_err(io("chown", &self.tmp_dir))?;
+        }
+        self.set_box_writable(writable_box)
+    }
+
+    fn set_box_writable(&mut self, writable: bool) -> Result<(), SandboxError> {
+        if !self.root || writable == self.box_writable {
+            return Ok(());
+        }
+        if writable {
+            std::os::unix::fs::lchown(&self.box_dir, Some(self.uid), Some(self.uid))
+                .map_err(io("chown", &self.box_dir))?;
+        } else {
+            lock_tree(&self.box_dir, self.uid, 0)?;
+        }
+        self.box_writable = writable;
+        Ok(())
+    }
+}
+
+/// Takes back everything `uid` owns under `path` (chown to root, no group/other write, no
+/// set-id bits), without following symlinks.
+fn lock_tree(path: &Path, uid: u32, depth: u32) -> Result<(), SandboxError> {
+    let meta = fs::symlink_metadata(path).map_err(io("stat", path))?;
+    if meta.uid() == uid {
+        std::os::unix::fs::lchown(path, Some(0), Some(0)).map_err(io("chown", path))?;
+        if !meta.file_type().is_symlink() {
+            let mode = meta.permissions().mode() & 0o755;
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io("chmod", path))?;
+        }
+    }
+    if meta.is_dir() && depth < 64 {
+        for entry in fs::read_dir(path).map_err(io("list", path))? {
+            let entry = entry.map_err(io("list", path))?;
+            lock_tree(&entry.path(), uid, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// RLIMIT_NPROC counts every task of the program's real uid. As root the program gets a uid of
+/// its own; otherwise it shares the runner's, so the limit is what that uid runs now plus the
+/// job's allowance (approximate: the runner's own thread count may change).
+fn nproc_limit(opts: &SandboxOptions, root: bool) -> u64 {
+    let allowance = u64::from(opts.processes);
+    if root {
+        return allowance;
+    }
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let tasks: u64 = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .filter_map(|e| fs::read_dir(e.path().join("task")).ok())
+        .map(|t| t.count() as u64)
+        .sum();
+    tasks + allowance
+}
+
+impl Plan {
+    /// The plan without namespaces: the zygote only joins the cgroup (if any).
+    pub(super) fn degraded(opts: &SandboxOptions, dirs: &Dirs, cg: Option<&JobCgroup>) -> Result<Plan, SandboxError> {
+        let root = is_root();
+        Ok(Plan {
+            cgroup_procs: rootfs::procs_files(cg)?,
+            user_maps: None,
+            unshare: 0,
+            steps: Vec::new(),
+            new_root: None,
+            tmp_data: Default::default(),
+            box_dir: path_cstring(dirs.box_dir())?,
+            creds: root.then_some((dirs.uid, dirs.uid)),
+            filters: rootfs::filters()?,
+            rlimits: rootfs::rlimits(opts, cg.is_some(), Some(nproc_limit(opts, root))),
+        })
+    }
+}

@@ -1,0 +1,617 @@
+//! The process sandbox: one [`Sandbox`] per job, created once, then many runs.
+//!
+//! Shape (full isolation): `Sandbox::new` creates the job cgroup(s) and forks a *zygote* that
+//! joins them once (a cgroup-v1 migration costs 8–16 ms, so it must not happen per run), unshares
+//! mount, network, IPC, UTS and cgroup namespaces (plus a user namespace when not root), builds a
+//! read-only root on a tmpfs and pivots into it. Per run the zygote clones an *init* into fresh PID
+//! and mount namespaces; init mounts `/proc` and a fresh `/tmp`, makes `/box` read-only unless the
+//! run may write it, forks the program (rlimits, uid drop, no_new_privs, seccomp, execve) and reaps
+//! it. When init exits the kernel kills whatever the program left behind. The host talks to the
+//! zygote over a `SOCK_SEQPACKET` socketpair and passes the run's pipe ends with `SCM_RIGHTS`; the
+//! host never opens anything inside `/box`.
+//!
+//! The program's environment is exactly `PATH=/usr/local/bin:/usr/bin:/bin`, `HOME=/tmp`,
+//! `LANG=C.UTF-8` plus [`RunCommand::env`] (which overrides those). `HOME` is `/tmp` because it is
+//! writable and fresh in every run, so tools that write caches there never touch `/box`.
+//!
+//! As root, each sandbox's programs run as a uid leased for the sandbox's lifetime (never shared
+//! with a concurrent job); without root, a user namespace maps the runner's uid to
+//! [`SANDBOX_UID`]. The memory limit covers everything the job charges to its cgroup: the
+//! programs, their tmpfs files in `/box` and `/tmp`, page cache they pull in, and the zygote's
+//! few pages; `processes` does not count the zygote and init.
+//!
+//! Degraded mode (no namespaces: unprivileged containers, Fargate; or forced with
+//! [`SandboxOptions::force_degraded`] / `GAVEL_SANDBOX_FORCE_DEGRADED=1`): the same zygote and init,
+//! but init is a session leader and child subreaper that kills every descendant when the program
+//! ends; `/box` and `/tmp` are host directories (`argv` elements `/box` and `/box/...` are rewritten
+//! to the real work dir); memory and processes fall back to `RLIMIT_DATA` / `RLIMIT_NPROC` when there
+//! is no cgroup; the uid is still dropped when running as root. [`Isolation`] says exactly what
+//! is in force.
+
+mod cgroup;
+mod degraded;
+mod filter;
+mod rootfs;
+mod run;
+mod uid;
+mod wire;
+mod zygote;
+
+#[cfg(test)]
+mod tests;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub use gavel_core::runner::{Isolation, IsolationLevel, LimitHit};
+
+use self::cgroup::JobCgroup;
+use self::zygote::Plan;
+
+/// The program's uid (and gid) inside a user namespace (when the runner is not root). As root,
+/// each sandbox leases its own from `SANDBOX_UID + 1 ..= SANDBOX_UID + 4000` ([`Sandbox::uid`]).
+/// A dedicated range rather than `nobody`, which host daemons use.
+pub const SANDBOX_UID: u32 = 61000;
+/// The work directory inside the sandbox (the program's cwd).
+pub const BOX_DIR: &str = "/box";
+/// `PATH` inside the sandbox.
+pub const SANDBOX_PATH: &str = gavel_core::language::TOOLCHAIN_PATH;
+/// Setting this environment variable to `1` forces the degraded path (as does
+/// [`SandboxOptions::force_degraded`]).
+pub const FORCE_DEGRADED_ENV: &str = "GAVEL_SANDBOX_FORCE_DEGRADED";
+
+/// Per-job settings.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Files placed in the work dir before anything runs; plain names only.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Extra host paths the toolchain needs, bind-mounted read-only at the same place.
+    pub readonly_paths: Vec<PathBuf>,
+    /// Memory limit for every run of this job (cgroup; `RLIMIT_DATA` without one).
+    pub memory_bytes: u64,
+    /// Processes and threads the program may have at once (the sandbox's own zygote and init
+    /// come on top).
+    pub processes: u32,
+    /// Skip namespaces and cgroups even where the host allows them (tests, debugging).
+    pub force_degraded: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            files: Vec::new(),
+            readonly_paths: Vec::new(),
+            memory_bytes: 256 << 20,
+            processes: 64,
+            force_degraded: false,
+        }
+    }
+}
+
+/// One program run.
+#[derive(Debug, Clone)]
+pub struct RunCommand {
+    /// `argv[0]` is resolved through `PATH` inside the sandbox.
+    pub argv: Vec<String>,
+    /// Added to (and overriding) the default environment; see the module docs.
+    pub env: Vec<(String, String)>,
+    pub stdin: Vec<u8>,
+    pub cpu_time_ms: u64,
+    pub wall_time_ms: u64,
+    /// Cap for stdout and for stderr each; beyond it the program is killed.
+    pub output_bytes: u64,
+    /// Whether the program may write `/box` (the compile step) or not (test runs).
+    pub writable_box: bool,
+    /// This run's memory limit, at most the sandbox's (a compile step may need more than the
+    /// tests); `None` keeps the sandbox's. Enforced by the cgroup; without one the job-wide
+    /// `RLIMIT_DATA` stays in force.
+    pub memory_bytes: Option<u64>,
+    /// This run's process limit, at most the sandbox's; `None` keeps the sandbox's.
+    pub processes: Option<u32>,
+}
+
+impl Default for RunCommand {
+    fn default() -> Self {
+        RunCommand {
+            argv: Vec::new(),
+            env: Vec::new(),
+            stdin: Vec::new(),
+            cpu_time_ms: 2_000,
+            wall_time_ms: 5_000,
+            output_bytes: 1 << 20,
+            writable_box: false,
+            memory_bytes: None,
+            processes: None,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// CPU of the whole process tree: the cgroup's usage delta; `RUSAGE_CHILDREN` without one.
+    pub cpu_time_ms: u64,
+    /// From the program's start to its exit, measured by init.
+    pub wall_time_ms: u64,
+    /// Peak memory of the run: the cgroup's peak (which includes page cache and tmpfs pages the
+    /// run charged); the largest process's max RSS without a cgroup.
+    pub memory_kb: u64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub limit: Option<LimitHit>,
+}
+
+#[derive(thiserror::Error, Debug)]
+pub enum SandboxError {
+    #[error("invalid sandbox options: {0}")]
+    InvalidOptions(String),
+    #[error("invalid command: {0}")]
+    InvalidCommand(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("seccomp filter: {0}")]
+    Seccomp(String),
+    #[error("sandbox setup failed at {step}: {source}")]
+    Setup {
+        step: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot execute {program} ({step}): {source}")]
+    Exec {
+        program: String,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the sandbox's zygote is gone: {0}")]
+    ZygoteGone(String),
+    #[error("the run did not end within {0} ms of its wall limit; sandbox torn down")]
+    Hung(u64),
+}
+
+impl SandboxError {
+    fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        SandboxError::Io { context: context.into(), source }
+    }
+}
+
+/// Cheap detection of the isolation a new [`Sandbox`] would get, for `GET /health`. It runs
+/// nothing: the namespace check sets up one throwaway zygote per process (cached), exactly as
+/// [`Sandbox::new`] would, so the two never disagree.
+pub fn probe() -> Isolation {
+    let (ns, cg) = if force_degraded_env() {
+        let why = "forced by GAVEL_SANDBOX_FORCE_DEGRADED".to_string();
+        (Err(why.clone()), Err(why))
+    } else {
+        (full_isolation_check(), cgroup::detect())
+    };
+    describe(ns.is_ok(), &ns, &cg, filter::available())
+}
+
+/// Whether the host lets us build the full mode's namespaces and root (checked once per
+/// process with a zygote that is stopped right away).
+fn full_isolation_check() -> Result<(), String> {
+    static CACHE: OnceLock<Result<(), String>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| {
+            let unique = format!("gavel-{}-probe-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+            let scratch = make_scratch(&unique, 0o700).map_err(|e| e.to_string())?;
+            let result = Plan::full(&SandboxOptions::default(), &scratch, None, SANDBOX_UID)
+                .and_then(|plan| spawn_zygote(&plan))
+                .map(|(ctrl, pid)| stop_zygote(Some(ctrl), pid));
+            let _ = std::fs::remove_dir(&scratch);
+            result.map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// Lets a zygote finish (it reaps the last run's init, then sees EOF on its socket and exits),
+/// so no process of the job outlives the sandbox; kills it if it does not exit promptly.
+fn stop_zygote(ctrl: Option<OwnedFd>, pid: libc::pid_t) {
+    drop(ctrl);
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: pidfd_open on our unreaped child; the fd is owned right away.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd >= 0 {
+        // SAFETY: a fresh fd nothing else owns.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+        let _ = run::poll_readable(pidfd.as_raw_fd(), Duration::from_secs(2));
+    }
+    // SAFETY: our unreaped child, so the pid cannot have been reused.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    reap(pid);
+}
+
+/// Waits for (reaps) one of our children.
+fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: plain waitpid on our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
+}
+
+fn force_degraded_env() -> bool {
+    std::env::var_os(FORCE_DEGRADED_ENV).is_some_and(|v| v == "1")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Builds the [`Isolation`] report from what is (or would be) in force.
+fn describe(
+    namespaces: bool,
+    ns_result: &Result<(), String>,
+    cgroup: &Result<&'static str, String>,
+    seccomp: bool,
+) -> Isolation {
+    let root = is_root();
+    let mut notes = Vec::new();
+    let mut names = Vec::new();
+    if namespaces {
+        if !root {
+            names.push("user".to_string());
+            notes.push(
+                "not root: the program runs as the runner's uid mapped to an unprivileged uid in a \
+                 user namespace"
+                    .to_string(),
+            );
+        }
+        for n in ["pid", "mount", "network", "ipc", "uts", "cgroup"] {
+            names.push(n.to_string());
+        }
+    } else {
+        if let Err(e) = ns_result {
+            notes.push(format!("no namespaces ({e}): the program sees the host filesystem, processes and network"));
+        }
+        notes.push("process tree killed through a session + child subreaper".to_string());
+        if root {
+            notes.push("program runs as an unprivileged uid of its own".to_string());
+        } else {
+            notes
+                .push("not root: the program runs as the runner's own uid and can write /box in every run".to_string());
+        }
+    }
+    if let Err(e) = cgroup {
+        let procs = if namespaces || root {
+            "processes via RLIMIT_NPROC"
+        } else {
+            "processes via RLIMIT_NPROC on the runner's own uid (its current tasks plus the allowance)"
+        };
+        notes.push(format!("no cgroup ({e}): memory via RLIMIT_DATA, {procs}, CPU via rusage of reaped processes"));
+    }
+    if !seccomp {
+        notes.push("seccomp unavailable".to_string());
+    }
+    let uid_drop = root;
+    let full = namespaces && cgroup.is_ok() && seccomp;
+    Isolation {
+        level: if full { IsolationLevel::Full } else { IsolationLevel::Degraded },
+        namespaces: names,
+        cgroup: cgroup.as_ref().ok().map(|v| v.to_string()),
+        seccomp,
+        uid_drop,
+        pivot_root: namespaces,
+        notes,
+    }
+}
+
+/// A job's sandbox. Dropping it kills the zygote, removes the cgroups and deletes temp dirs.
+pub struct Sandbox {
+    isolation: Isolation,
+    /// The control socket; `None` once the sandbox is being torn down.
+    ctrl: Option<OwnedFd>,
+    zygote: libc::pid_t,
+    cgroup: Option<JobCgroup>,
+    memory_bytes: u64,
+    processes: u32,
+    /// Host temp dir: the empty mount point of the new root (full) or box + tmp (degraded).
+    scratch: PathBuf,
+    degraded: Option<degraded::Dirs>,
+    broken: Option<String>,
+    /// Declared last: released only after the zygote and everything else are gone.
+    uid: uid::Lease,
+}
+
+/// The cgroup's pids limit for `processes`: the zygote and init live in it too.
+fn pids_max(processes: u32) -> u64 {
+    u64::from(processes) + 2
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Why the full mode could not be set up, handing back what the degraded mode can reuse.
+type FullFailure = (SandboxError, Result<JobCgroup, String>, uid::Lease);
+
+impl Sandbox {
+    /// Creates the sandbox with the strongest isolation the host allows.
+    pub fn new(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        validate_options(&opts)?;
+        let started = Instant::now();
+        let force = opts.force_degraded || force_degraded_env();
+        let unique = format!("gavel-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let (lease, lease_note) = match uid::lease() {
+            Ok(l) => (l, None),
+            Err(e) => (uid::Lease::shared(), Some(format!("no uid of its own ({e}): shares uid {SANDBOX_UID}"))),
+        };
+        let mut sandbox = if force {
+            let reason = if opts.force_degraded {
+                "forced by SandboxOptions::force_degraded"
+            } else {
+                "forced by GAVEL_SANDBOX_FORCE_DEGRADED"
+            };
+            Self::degraded(&opts, &unique, Err(reason.to_string()), Err(reason.to_string()), lease)?
+        } else {
+            let cg = JobCgroup::create(&unique, opts.memory_bytes, pids_max(opts.processes));
+            match full_isolation_check() {
+                Ok(()) => match Self::full(&opts, &unique, cg, lease).map_err(|b| *b) {
+                    Ok(s) => s,
+                    // The check passed but this sandbox's setup failed: degrade, and say why.
+                    Err((SandboxError::Setup { step, source }, cg, lease)) => {
+                        tracing::warn!(%step, error = %source, "full isolation failed; degrading");
+                        Self::degraded(&opts, &unique, Err(format!("{step}: {source}")), cg, lease)?
+                    }
+                    Err((e, _, _)) => return Err(e),
+                },
+                Err(why) => Self::degraded(&opts, &unique, Err(why), cg, lease)?,
+            }
+        };
+        sandbox.isolation.notes.extend(lease_note);
+        tracing::debug!(
+            isolation = ?sandbox.isolation,
+            setup_ms = started.elapsed().as_secs_f64() * 1e3,
+            "sandbox ready"
+        );
+        Ok(sandbox)
+    }
+
+    /// The isolation in force for this sandbox.
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    /// The uid (and gid) the programs run as; inside the user namespace when not root.
+    pub fn uid(&self) -> u32 {
+        self.uid.uid
+    }
+
+    /// Runs one program to completion (or to a limit) and reports what it did.
+    pub fn run(&mut self, cmd: &RunCommand) -> Result<RunOutcome, SandboxError> {
+        if let Some(why) = &self.broken {
+            return Err(SandboxError::ZygoteGone(why.clone()));
+        }
+        let mut argv = cmd.argv.clone();
+        let mut env = default_env(self.degraded.as_ref());
+        if let Some(dirs) = &mut self.degraded {
+            dirs.prepare_run(cmd.writable_box)?;
+            for a in &mut argv {
+                *a = dirs.rewrite_arg(a);
+            }
+        }
+        for (k, v) in &cmd.env {
+            env.retain(|(dk, _)| dk != k);
+            env.push((k.clone(), v.clone()));
+        }
+        let request = wire::encode_request(cmd, &argv, &env)?;
+        let Some(ctrl) = &self.ctrl else {
+            return Err(SandboxError::ZygoteGone("torn down".to_string()));
+        };
+        let memory_bytes = cmd.memory_bytes.unwrap_or(self.memory_bytes).min(self.memory_bytes);
+        let processes = cmd.processes.unwrap_or(self.processes).min(self.processes);
+        if let Some(cgroup) = &self.cgroup {
+            cgroup
+                .set_limits(memory_bytes, pids_max(processes))
+                .map_err(|e| SandboxError::io("setting the run's cgroup limits", e))?;
+        }
+        let result = run::execute(ctrl, self.cgroup.as_mut(), memory_bytes, cmd, &request);
+        if let Err(e @ (SandboxError::Hung(_) | SandboxError::ZygoteGone(_))) = &result {
+            self.broken = Some(e.to_string());
+            self.kill_zygote();
+        }
+        result
+    }
+
+    fn full(
+        opts: &SandboxOptions,
+        unique: &str,
+        cg: Result<JobCgroup, String>,
+        uid: uid::Lease,
+    ) -> Result<Sandbox, Box<FullFailure>> {
+        let scratch = match make_scratch(unique, 0o700) {
+            Ok(p) => p,
+            Err(e) => return Err(Box::new((e, cg, uid))),
+        };
+        let built = Plan::full(opts, &scratch, cg.as_ref().ok(), uid.uid).and_then(|plan| spawn_zygote(&plan));
+        let (ctrl, pid) = match built {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&scratch);
+                return Err(Box::new((e, cg, uid)));
+            }
+        };
+        let cg_note = cg.as_ref().map(|c| c.version()).map_err(|e| e.clone());
+        Ok(Sandbox {
+            isolation: describe(true, &Ok(()), &cg_note, filter::available()),
+            ctrl: Some(ctrl),
+            zygote: pid,
+            cgroup: cg.ok(),
+            memory_bytes: opts.memory_bytes,
+            processes: opts.processes,
+            scratch,
+            degraded: None,
+            broken: None,
+            uid,
+        })
+    }
+
+    fn degraded(
+        opts: &SandboxOptions,
+        unique: &str,
+        why: Result<(), String>,
+        cg: Result<JobCgroup, String>,
+        uid: uid::Lease,
+    ) -> Result<Sandbox, SandboxError> {
+        let scratch = make_scratch(unique, 0o711)?;
+        let built = degraded::Dirs::create(&scratch, &opts.files, uid.uid).and_then(|dirs| {
+            let plan = Plan::degraded(opts, &dirs, cg.as_ref().ok())?;
+            let (ctrl, pid) = spawn_zygote(&plan)?;
+            Ok((dirs, ctrl, pid))
+        });
+        let (dirs, ctrl, pid) = match built {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
+            }
+        };
+        let cg_note = cg.as_ref().map(|c| c.version()).map_err(|e| e.clone());
+        Ok(Sandbox {
+            isolation: describe(false, &why, &cg_note, filter::available()),
+            ctrl: Some(ctrl),
+            zygote: pid,
+            cgroup: cg.ok(),
+            memory_bytes: opts.memory_bytes,
+            processes: opts.processes,
+            scratch,
+            degraded: Some(dirs),
+            broken: None,
+            uid,
+        })
+    }
+
+    fn kill_zygote(&mut self) {
+        if self.zygote > 0 {
+            // SAFETY: the zygote is our unreaped child, so its pid cannot have been reused.
+            unsafe { libc::kill(self.zygote, libc::SIGKILL) };
+            reap(self.zygote);
+            self.zygote = 0;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        stop_zygote(self.ctrl.take(), self.zygote);
+        self.zygote = 0;
+        // After the zygote: a cgroup can only be removed once its processes are gone.
+        drop(self.cgroup.take());
+        let removed = if self.degraded.is_some() {
+            std::fs::remove_dir_all(&self.scratch)
+        } else {
+            std::fs::remove_dir(&self.scratch)
+        };
+        if let Err(e) = removed {
+            tracing::warn!(path = %self.scratch.display(), error = %e, "cannot remove sandbox dir");
+        }
+    }
+}
+
+fn default_env(degraded: Option<&degraded::Dirs>) -> Vec<(String, String)> {
+    let home = degraded.map_or_else(|| "/tmp".to_string(), |d| d.tmp_str().to_string());
+    let mut env = vec![
+        ("PATH".to_string(), SANDBOX_PATH.to_string()),
+        ("HOME".to_string(), home.clone()),
+        ("LANG".to_string(), "C.UTF-8".to_string()),
+    ];
+    if degraded.is_some() {
+        env.push(("TMPDIR".to_string(), home));
+    }
+    env
+}
+
+fn validate_options(opts: &SandboxOptions) -> Result<(), SandboxError> {
+    for (name, _) in &opts.files {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+            return Err(SandboxError::InvalidOptions(format!("file name {name:?} must be a plain name")));
+        }
+    }
+    if opts.memory_bytes < 4 << 20 {
+        return Err(SandboxError::InvalidOptions("memory_bytes must be at least 4 MiB".to_string()));
+    }
+    if opts.processes == 0 {
+        return Err(SandboxError::InvalidOptions("processes must be at least 1".to_string()));
+    }
+    for p in &opts.readonly_paths {
+        rootfs::check_readonly(p)?;
+    }
+    Ok(())
+}
+
+/// Creates a fresh private directory under the system temp dir.
+fn make_scratch(unique: &str, mode: u32) -> Result<PathBuf, SandboxError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let path = std::env::temp_dir().join(unique);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&path)
+        .map_err(|e| SandboxError::io(format!("create {}", path.display()), e))?;
+    // The mode is set after creation so the umask cannot narrow it.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| SandboxError::io(format!("chmod {}", path.display()), e))?;
+    Ok(path)
+}
+
+/// Forks the zygote and waits until it reports ready (or why it could not be).
+fn spawn_zygote(plan: &Plan) -> Result<(OwnedFd, libc::pid_t), SandboxError> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    if r != 0 {
+        return Err(SandboxError::io("socketpair", std::io::Error::last_os_error()));
+    }
+    // SAFETY: socketpair returned two fresh fds that nothing else owns.
+    let (host, child) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut buffers = zygote::Buffers::new();
+    // SAFETY: the child runs only async-signal-safe code and allocates nothing (see zygote.rs);
+    // libc's fork (not a raw clone) so glibc knows the child is single-threaded.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(SandboxError::io("fork", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        zygote::zygote_main(plan, child.as_raw_fd(), &mut buffers);
+    }
+    drop(child);
+    let ready = run::wait_ready(&host, Duration::from_secs(30));
+    match ready {
+        Ok(()) => Ok((host, pid)),
+        Err(e) => {
+            // SAFETY: our unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            reap(pid);
+            Err(match e {
+                run::ReadyError::Setup { stage, index, errno } => SandboxError::Setup {
+                    step: plan.describe_stage(stage, index),
+                    source: std::io::Error::from_raw_os_error(errno),
+                },
+                run::ReadyError::Other(e) => e,
+            })
+        }
+    }
+}
+
+fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SandboxError> {
+    CString::new(s).map_err(|_| SandboxError::InvalidOptions(format!("{what} contains a NUL byte")))
+}
+
+fn path_cstring(p: &Path) -> Result<CString, SandboxError> {
+    use std::os::unix::ffi::OsStrExt;
+    cstring(p.as_os_str().as_bytes(), &p.display().to_string())
+}

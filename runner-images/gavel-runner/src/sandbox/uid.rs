@@ -1,0 +1,93 @@
+//! The program's uid. As root, every live sandbox leases a uid of its own from a range, so
+//! concurrent jobs never share one: per-uid limits (RLIMIT_NPROC, pending signals, inotify
+//! instances) cannot be exhausted by a neighbour, and without a PID namespace one job cannot
+//! signal another's processes. A lease is an `flock` on a per-uid file, held until the sandbox is
+//! dropped (and released by the kernel if the runner dies). The lock files stay: at most one
+//! empty file per uid in the range, and deleting a locked file would race with a new lease.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{SANDBOX_UID, is_root};
+
+/// Leased uids are `SANDBOX_UID + 1 ..= SANDBOX_UID + RANGE` (below `nobody`, 65534).
+const RANGE: u32 = 4000;
+
+/// A uid (also used as the gid) for one sandbox's programs.
+pub(super) struct Lease {
+    pub uid: u32,
+    _lock: Option<File>,
+}
+
+impl Lease {
+    /// The fixed id: inside a user namespace (not root), or when leasing failed.
+    pub(super) fn shared() -> Lease {
+        Lease { uid: SANDBOX_UID, _lock: None }
+    }
+}
+
+fn lock_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join("gavel-uids");
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(format!("mkdir {}: {e}", dir.display()));
+        }
+        _ => {}
+    }
+    // Someone else's directory (or a symlink) there would let them hold or fake our leases.
+    let meta = fs::symlink_metadata(&dir).map_err(|e| format!("stat {}: {e}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o077 != 0 {
+        return Err(format!("{} is not a private directory of root", dir.display()));
+    }
+    Ok(dir)
+}
+
+/// Leases a free uid (root), or returns the fixed one (not root: the user namespace maps it).
+pub(super) fn lease() -> Result<Lease, String> {
+    if !is_root() {
+        return Ok(Lease::shared());
+    }
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = lock_dir()?;
+    // Start where other runner processes are unlikely to be probing.
+    let start = std::process::id().wrapping_mul(37).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
+    for i in 0..RANGE {
+        let uid = SANDBOX_UID + 1 + start.wrapping_add(i) % RANGE;
+        let path = dir.join(uid.to_string());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| format!("open {}: {e}", path.display()))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Lease { uid, _lock: Some(file) });
+        }
+    }
+    Err(format!("all {RANGE} sandbox uids are in use"))
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn live_leases_are_distinct() {
+        if !is_root() {
+            return;
+        }
+        let leases: Vec<Lease> = (0..20).map(|_| lease().expect("lease")).collect();
+        let mut uids: Vec<u32> = leases.iter().map(|l| l.uid).collect();
+        uids.sort_unstable();
+        uids.dedup();
+        assert_eq!(uids.len(), leases.len());
+        assert!(uids.iter().all(|&u| u > SANDBOX_UID && u <= SANDBOX_UID + RANGE));
+    }
+}

@@ -1,0 +1,226 @@
+//! The host ↔ zygote protocol over the `SOCK_SEQPACKET` socket.
+//!
+//! Request (host → zygote), one message with four fds (stdin read end, stdout and stderr write
+//! ends, kill-pipe read end): a header of little-endian u64s, then NUL-terminated strings: the
+//! `PATH` to search, argv, and `KEY=VALUE` environment entries.
+//!
+//! Replies (zygote or init → host) are [`MSG_WORDS`] little-endian i64s, the first being a [`Kind`].
+
+use libc::c_char;
+
+use super::zygote::{MAX_ARGS, MAX_ENV, MAX_REQUEST};
+use super::{RunCommand, SandboxError};
+
+pub(super) const REQUEST_FDS: usize = 4;
+pub(super) const MSG_WORDS: usize = 8;
+const MAGIC: u64 = 0x6761_7665_6c5f_7631; // "gavel_v1"
+const HEADER_WORDS: usize = 6;
+const FLAG_WRITABLE_BOX: u64 = 1;
+
+/// First word of a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub(super) enum Kind {
+    /// The zygote is set up. No other words.
+    Ready = 1,
+    /// A run ended: wait status, init's cause, wall ns, rusage CPU µs, max RSS kB.
+    Done = 2,
+    /// Setup of the zygote or of a run failed: stage, index, errno.
+    Setup = 3,
+    /// The program could not be started: stage, (unused), errno.
+    ExecFailed = 4,
+}
+
+impl Kind {
+    pub(super) fn from_word(w: i64) -> Option<Kind> {
+        [Kind::Ready, Kind::Done, Kind::Setup, Kind::ExecFailed].into_iter().find(|k| *k as i64 == w)
+    }
+}
+
+pub(super) fn encode_msg(words: &[i64; MSG_WORDS]) -> [u8; MSG_WORDS * 8] {
+    let mut out = [0u8; MSG_WORDS * 8];
+    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+pub(super) fn decode_msg(bytes: &[u8]) -> Option<[i64; MSG_WORDS]> {
+    if bytes.len() != MSG_WORDS * 8 {
+        return None;
+    }
+    let mut words = [0i64; MSG_WORDS];
+    for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        *w = i64::from_le_bytes(chunk.try_into().ok()?);
+    }
+    Some(words)
+}
+
+/// Validates a command and serialises it (host side).
+pub(super) fn encode_request(
+    cmd: &RunCommand,
+    argv: &[String],
+    env: &[(String, String)],
+) -> Result<Vec<u8>, SandboxError> {
+    let bad = |m: String| Err(SandboxError::InvalidCommand(m));
+    if argv.is_empty() || argv[0].is_empty() {
+        return bad("argv must name a program".to_string());
+    }
+    if argv.len() > MAX_ARGS || env.len() > MAX_ENV {
+        return bad(format!("at most {MAX_ARGS} arguments and {MAX_ENV} environment variables"));
+    }
+    if cmd.cpu_time_ms == 0 || cmd.wall_time_ms == 0 {
+        return bad("cpu_time_ms and wall_time_ms must be positive".to_string());
+    }
+    if let Some(a) = argv.iter().find(|a| a.contains('\0')) {
+        return bad(format!("argument {a:?} contains a NUL byte"));
+    }
+    for (k, v) in env {
+        if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
+            return bad(format!("environment variable {k:?} is malformed"));
+        }
+    }
+    let path = env.iter().rev().find(|(k, _)| k == "PATH").map_or("", |(_, v)| v.as_str());
+    let flags = if cmd.writable_box { FLAG_WRITABLE_BOX } else { 0 };
+    let header = [MAGIC, cmd.cpu_time_ms, cmd.wall_time_ms, flags, argv.len() as u64, env.len() as u64];
+    let mut out = Vec::with_capacity(256);
+    for w in header {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    for s in std::iter::once(path).chain(argv.iter().map(String::as_str)) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(0);
+    }
+    for (k, v) in env {
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    if out.len() > MAX_REQUEST {
+        return bad(format!("arguments and environment exceed {MAX_REQUEST} bytes"));
+    }
+    Ok(out)
+}
+
+/// A decoded request, borrowing the zygote's receive buffer.
+pub(super) struct Request<'a> {
+    pub cpu_ms: u64,
+    pub wall_ms: u64,
+    pub writable_box: bool,
+    /// The `PATH` value to search for `argv[0]`.
+    pub path: &'a [u8],
+}
+
+/// Decodes a request (zygote side, no allocation): fills `argv` and `envp` with pointers into
+/// `buf`, each null-terminated.
+pub(super) fn parse_request<'a>(
+    buf: &'a [u8],
+    argv: &mut [*const c_char],
+    envp: &mut [*const c_char],
+) -> Option<Request<'a>> {
+    let mut header = [0u64; HEADER_WORDS];
+    for (i, h) in header.iter_mut().enumerate() {
+        *h = u64::from_le_bytes(buf.get(i * 8..i * 8 + 8)?.try_into().ok()?);
+    }
+    let [magic, cpu_ms, wall_ms, flags, argc, envc] = header;
+    let argc = usize::try_from(argc).ok()?;
+    let envc = usize::try_from(envc).ok()?;
+    if magic != MAGIC || argc == 0 || argc >= argv.len() || envc >= envp.len() {
+        return None;
+    }
+    let mut pos = HEADER_WORDS * 8;
+    let mut next = || -> Option<(usize, usize)> {
+        let rest = buf.get(pos..)?;
+        let len = rest.iter().position(|&b| b == 0)?;
+        let start = pos;
+        pos += len + 1;
+        Some((start, len))
+    };
+    let (ps, pl) = next()?;
+    let path = buf.get(ps..ps + pl)?;
+    for slot in argv.iter_mut().take(argc) {
+        let (s, _) = next()?;
+        *slot = buf.get(s..)?.as_ptr().cast();
+    }
+    *argv.get_mut(argc)? = std::ptr::null();
+    for slot in envp.iter_mut().take(envc) {
+        let (s, _) = next()?;
+        *slot = buf.get(s..)?.as_ptr().cast();
+    }
+    *envp.get_mut(envc)? = std::ptr::null();
+    if pos != buf.len() {
+        return None;
+    }
+    Some(Request { cpu_ms, wall_ms, writable_box: flags & FLAG_WRITABLE_BOX != 0, path })
+}
+
+#[cfg(test)]
+mod unit {
+    use std::ffi::CStr;
+
+    use super::*;
+
+    fn cmd() -> RunCommand {
+        RunCommand {
+            argv: vec!["echo".into(), "a b".into()],
+            cpu_time_ms: 1500,
+            wall_time_ms: 3000,
+            writable_box: true,
+            ..RunCommand::default()
+        }
+    }
+
+    #[test]
+    fn request_round_trips() {
+        let c = cmd();
+        let env = vec![("PATH".to_string(), "/bin".to_string()), ("X".into(), "1=2".into())];
+        let bytes = encode_request(&c, &c.argv, &env).expect("encodes");
+        let mut argv = vec![std::ptr::null(); 8];
+        let mut envp = vec![std::ptr::null(); 8];
+        let req = parse_request(&bytes, &mut argv, &mut envp).expect("parses");
+        assert_eq!((req.cpu_ms, req.wall_ms, req.writable_box), (1500, 3000, true));
+        assert_eq!(req.path, b"/bin");
+        let s = |p: *const c_char| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
+        assert_eq!(s(argv[0]), "echo");
+        assert_eq!(s(argv[1]), "a b");
+        assert!(argv[2].is_null());
+        assert_eq!(s(envp[1]), "X=1=2");
+        assert!(envp[2].is_null());
+    }
+
+    #[test]
+    fn malformed_requests_are_rejected() {
+        let c = cmd();
+        let bytes = encode_request(&c, &c.argv, &[]).expect("encodes");
+        let mut argv = vec![std::ptr::null(); 8];
+        let mut envp = vec![std::ptr::null(); 8];
+        for cut in [0, 10, bytes.len() - 1] {
+            assert!(parse_request(&bytes[..cut], &mut argv, &mut envp).is_none());
+        }
+        let mut extra = bytes.clone();
+        extra.extend_from_slice(b"x\0");
+        assert!(parse_request(&extra, &mut argv, &mut envp).is_none());
+        let mut small = vec![std::ptr::null(); 2];
+        assert!(parse_request(&bytes, &mut small, &mut envp).is_none());
+    }
+
+    #[test]
+    fn invalid_commands_are_refused() {
+        let c = cmd();
+        assert!(encode_request(&c, &[], &[]).is_err());
+        assert!(encode_request(&c, &["a\0b".into()], &[]).is_err());
+        assert!(encode_request(&c, &c.argv, &[("A=B".into(), "1".into())]).is_err());
+        let zero = RunCommand { wall_time_ms: 0, ..cmd() };
+        assert!(encode_request(&zero, &zero.argv, &[]).is_err());
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let m = [2, -1, 3, 4, 5, 6, 7, i64::MAX];
+        assert_eq!(decode_msg(&encode_msg(&m)), Some(m));
+        assert_eq!(decode_msg(&[0; 7]), None);
+        assert_eq!(Kind::from_word(4), Some(Kind::ExecFailed));
+        assert_eq!(Kind::from_word(9), None);
+    }
+}

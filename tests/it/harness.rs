@@ -1,0 +1,132 @@
+//! Starts the real `gavel serve` binary on a free loopback port and talks to it over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A built binary of this workspace. The test command builds them before running the tests.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    // target/<profile>/deps/it-<hash> → target/<profile>/<name>
+    let path = exe.parent().and_then(Path::parent).map(|dir| dir.join(name)).expect("target layout");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test-all does)",
+        path.display()
+    );
+    path
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[], &[])
+    }
+
+    pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with(data_dir, &[], env)
+    }
+
+    pub fn start_with(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(binary("gavel"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start gavel serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        // The server prints its address once it listens.
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                        break url.trim_end_matches('/').to_owned();
+                    }
+                }
+                other => panic!("gavel serve exited before listening: {other:?}"),
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, base, client: reqwest::Client::new() }
+    }
+
+    /// SIGKILL, no chance to clean up: what a crash or an OOM kill looks like.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9 the server");
+        self.child.wait().expect("reap the server");
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Submits a job and returns its id.
+    pub async fn submit(&self, body: Value) -> String {
+        let (status, answer) = self.post_json("/execute", &body).await;
+        assert_eq!(status, 202, "submit answered {answer}");
+        answer["job_id"].as_str().expect("job id").to_owned()
+    }
+
+    /// Long-polls a job until it is terminal.
+    pub async fn wait(&self, job_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, view) = self.get(&format!("/result/{job_id}?wait=10")).await;
+            assert_eq!(status, 200, "result answered {view}");
+            if matches!(view["status"].as_str(), Some("completed" | "failed")) {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "job {job_id} did not finish in {timeout:?}: {view}");
+        }
+    }
+
+    /// Submits, waits, and insists the platform finished the job.
+    pub async fn judge(&self, body: Value) -> Value {
+        let id = self.submit(body).await;
+        let view = self.wait(&id, Duration::from_secs(120)).await;
+        assert_eq!(view["status"], "completed", "job failed on the platform side: {view}");
+        view
+    }
+
+    /// A plain run of `code`.
+    pub async fn run(&self, language: &str, code: &str, stdin: &str) -> Value {
+        self.judge(json!({"language": language, "code": code, "stdin": stdin})).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh data dir and a server on it.
+pub fn fresh() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path());
+    (dir, server)
+}

@@ -1,0 +1,9 @@
+//! Gavel's integration tests: one binary, real adapters, real sandbox, real toolchains.
+
+mod cli;
+mod contract;
+mod durability;
+mod harness;
+mod hostile;
+mod http_api;
+mod languages;
