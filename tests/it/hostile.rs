@@ -138,3 +138,26 @@ async fn health_reports_full_isolation_as_root() {
     let view = server.run("python", "print('x')", "").await;
     assert_eq!(view["isolation"], health["isolation"], "the report says which isolation ran");
 }
+
+/// Where namespaces or cgroups cannot be had, the sandbox degrades and says so everywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn degraded_isolation_is_reported_and_still_enforces_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with_env(dir.path(), &[("GAVEL_SANDBOX_FORCE_DEGRADED", "1")]);
+    let (_, health) = server.get("/health").await;
+    assert_eq!(health["isolation"]["level"], "degraded", "{health}");
+    assert!(!health["isolation"]["notes"].as_array().expect("notes").is_empty(), "degraded says why: {health}");
+
+    let view = server.run("python", "print(input())", "still judged\n").await;
+    assert_eq!(view["isolation"]["level"], "degraded", "{view}");
+    assert_eq!(first(&view)["stdout"], "still judged\n");
+
+    let view = server
+        .judge(json!({"language": "python", "code": "while True:\n    pass", "limits": {"time_ms": 500, "wall_time_ms": 3000}}))
+        .await;
+    assert_eq!(view["verdict"], "time_limit_exceeded", "{view}");
+    let view = server
+        .judge(json!({"language": "python", "code": "import time\ntime.sleep(30)", "limits": {"wall_time_ms": 1000}}))
+        .await;
+    assert_eq!(view["verdict"], "time_limit_exceeded", "{view}");
+}

@@ -64,6 +64,8 @@ fn api_with_capacity(capacity: u64) -> Api {
         languages: languages().into(),
         isolation: isolation(),
         version: "9.9.9-test".into(),
+        // No signal: these tests hold the polling path (the end-to-end ones run the signalled one).
+        job_finished: None,
     };
     Api { router: gavel_http::router(state), store, blobs, _dir: dir }
 }

@@ -12,6 +12,7 @@ use gavel_core::ServerLimits;
 use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore};
 use gavel_core::runner::Isolation;
+use tokio::sync::Notify;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -46,6 +47,9 @@ pub struct AppState {
     /// What `GET /health` reports.
     pub isolation: Isolation,
     pub version: String,
+    /// Where the deployment can tell that a job may have finished (the embedded workers), long
+    /// polls wake on it; elsewhere they re-read the store with a backoff.
+    pub job_finished: Option<Arc<Notify>>,
 }
 
 /// The router's own state: the app's, plus the settings of this router.

@@ -11,6 +11,7 @@ use gavel_core::ports::JobStore;
 use gavel_core::usecases::{self, GetError};
 use gavel_core::{JobId, JobRecord};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::Ctx;
@@ -34,7 +35,7 @@ pub(crate) async fn result(
     // A path segment that does not even decode cannot name a job.
     let Path(job_id) = job_id.map_err(|_| ApiError::JobNotFound("no such job".into()))?;
     let wait = wait_of(query)?;
-    let record = wait_for(&*ctx.state.store, &job_id, wait).await?;
+    let record = wait_for(&*ctx.state.store, ctx.state.job_finished.as_deref(), &job_id, wait).await?;
     Ok(Json(JobView::from(record)))
 }
 
@@ -50,18 +51,38 @@ fn wait_of(query: Result<Query<ResultQuery>, QueryRejection>) -> Result<Duration
     }
 }
 
-/// Re-reads the job until it is terminal or `wait` has passed, backing off between reads.
-async fn wait_for(store: &dyn JobStore, job_id: &str, wait: Duration) -> Result<JobRecord, GetError> {
+/// Re-reads the job until it is terminal or `wait` has passed: after each `finished` signal, and
+/// otherwise with a backoff between reads.
+async fn wait_for(
+    store: &dyn JobStore,
+    finished: Option<&Notify>,
+    job_id: &str,
+    wait: Duration,
+) -> Result<JobRecord, GetError> {
     let deadline = Instant::now() + wait;
     let mut pause = FIRST_POLL;
     loop {
+        // Listening before the read, so a job finishing in between is not missed.
+        let signal = finished.map(Notify::notified);
+        tokio::pin!(signal);
+        if let Some(signal) = signal.as_mut().as_pin_mut() {
+            signal.enable();
+        }
         let record = usecases::get(store, job_id, Utc::now()).await?;
         let now = Instant::now();
         if record.status.is_terminal() || now >= deadline {
             return Ok(record);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(MAX_POLL);
+        let signalled = async {
+            match signal.as_mut().as_pin_mut() {
+                Some(signal) => signal.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = signalled => {}
+            () = tokio::time::sleep(pause.min(deadline - now)) => pause = (pause * 2).min(MAX_POLL),
+        }
     }
 }
 

@@ -101,6 +101,7 @@ fn state() -> AppState {
             notes: vec!["test".into()],
         },
         version: "0.0.0-test".into(),
+        job_finished: None,
     }
 }
 

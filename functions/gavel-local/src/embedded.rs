@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore, TaskLauncher};
+use tokio::sync::Notify;
 use tracing::info;
 
 use crate::LocalError;
@@ -51,6 +52,8 @@ pub struct Embedded {
     pub queue: Arc<SqliteJobQueue>,
     pub blobs: Arc<FsBlobStore>,
     pub launcher: Arc<ProcessTaskLauncher>,
+    /// Poked by the workers whenever a job was handled; see [`WorkerDeps::job_handled`].
+    pub job_handled: Arc<Notify>,
     workers: WorkerConfig,
     sweep_every: Duration,
 }
@@ -74,7 +77,15 @@ impl Embedded {
         }
         let launcher = Arc::new(ProcessTaskLauncher::new(&config.runner).with_deadline(config.runner_deadline));
         info!(data_dir = %dir.display(), runner = %config.runner.display(), "embedded services open");
-        Ok(Embedded { store, queue, blobs, launcher, workers: config.workers, sweep_every: config.sweep_every })
+        Ok(Embedded {
+            store,
+            queue,
+            blobs,
+            launcher,
+            job_handled: Arc::new(Notify::new()),
+            workers: config.workers,
+            sweep_every: config.sweep_every,
+        })
     }
 
     pub fn job_store(&self) -> Arc<dyn JobStore> {
@@ -100,6 +111,7 @@ impl Embedded {
             blobs: self.blob_store(),
             launcher: self.task_launcher(),
             queue: Arc::clone(&self.queue),
+            job_handled: Arc::clone(&self.job_handled),
         };
         let mut pool = spawn_workers(self.workers.clone(), deps);
         pool.spawn_sweeper(Arc::clone(&self.store), Arc::clone(&self.blobs), self.sweep_every);

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use gavel_core::job::{RETENTION, Transition};
 use gavel_core::ports::{BlobStore, JobStore, TaskLauncher, Unavailable};
 use gavel_core::usecases::{self, CompleteError, DispatchError, Dispatched};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
@@ -66,6 +66,8 @@ pub struct WorkerDeps {
     pub blobs: Arc<dyn BlobStore>,
     pub launcher: Arc<dyn TaskLauncher>,
     pub queue: Arc<SqliteJobQueue>,
+    /// Poked whenever a job was handled, so long polls answer at once instead of at their next read.
+    pub job_handled: Arc<Notify>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +219,7 @@ async fn handle(config: &WorkerConfig, deps: &WorkerDeps, lease: Lease, phase: &
         Some(Disposition::Retry) => deps.queue.retry_later(&lease, backoff(config, lease.attempts), now).await,
         None => deps.queue.release(&lease, now).await,
     };
+    deps.job_handled.notify_waiters();
     match settled {
         Ok(true) => {}
         Ok(false) => debug!(job_id = %job_id, "the lease was lost before it was settled"),

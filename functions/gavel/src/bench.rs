@@ -118,6 +118,8 @@ fn overhead(argv: &[String], runs: usize) -> anyhow::Result<(Samples, Samples, D
         let started = Instant::now();
         let status = Command::new(&argv[0])
             .args(&argv[1..])
+            // The binaries the sandbox runs, not whatever the caller's PATH finds first.
+            .env("PATH", gavel_core::language::TOOLCHAIN_PATH)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -97,6 +97,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         languages: languages.into(),
         isolation: isolation.context("probing the sandbox")?,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        job_finished: Some(Arc::clone(&services.job_handled)),
     };
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;

@@ -83,6 +83,54 @@ mod tests {
         assert!(!dir.path().join("report.json.partial").exists());
     }
 
+    /// A one-request HTTP server on loopback: answers `response` and hands back what it received.
+    fn serve_once(response: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}/jobs/x/report.json?X-Amz-Signature=abc", listener.local_addr().expect("addr"));
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            while reader.read_line(&mut head).is_ok_and(|n| n > 2) {}
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("read body");
+            reader.get_mut().write_all(response.as_bytes()).expect("answer");
+            format!("{head}{}", String::from_utf8_lossy(&body))
+        });
+        (url, server)
+    }
+
+    #[test]
+    fn http_get_reads_the_body() {
+        let (url, server) = serve_once("HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nbundle!");
+        assert_eq!(fetch(&url).expect("fetch"), b"bundle!");
+        let request = server.join().expect("server");
+        assert!(request.starts_with("GET /jobs/x/report.json?X-Amz-Signature=abc HTTP/1.1"), "{request}");
+    }
+
+    #[test]
+    fn http_put_sends_the_body_with_its_length() {
+        let (url, server) = serve_once("HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        store(&url, b"{\"report\":1}").expect("store");
+        let request = server.join().expect("server").to_ascii_lowercase();
+        assert!(request.starts_with("put /jobs/x/report.json"), "{request}");
+        assert!(request.contains("content-length: 12"), "{request}");
+        assert!(request.ends_with("{\"report\":1}"), "{request}");
+    }
+
+    #[test]
+    fn http_errors_are_reported() {
+        let (url, server) = serve_once("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        assert!(matches!(store(&url, b"x"), Err(LocationError::Http { method: "PUT", .. })));
+        server.join().expect("server");
+    }
+
     #[test]
     fn unknown_schemes_are_refused() {
         assert!(matches!(fetch("s3://bucket/key"), Err(LocationError::Unsupported(_))));
