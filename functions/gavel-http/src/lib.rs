@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, Method, Uri};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use gavel_core::ServerLimits;
 use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore};
@@ -67,7 +67,13 @@ pub fn router(state: AppState) -> Router {
 /// The API, refusing request bodies over `body_limit` bytes with 413.
 pub fn router_with_body_limit(state: AppState, body_limit: usize) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
-    let routes = routes().into_iter().fold(Router::new(), |router, (_, path, route)| router.route(path, route));
+    // Every route is in the OpenAPI document; tests/it/http_api.rs holds the two together.
+    let routes = Router::new()
+        .route("/execute", post(execute::execute))
+        .route("/result/{job_id}", get(result::result))
+        .route("/languages", get(info::languages))
+        .route("/health", get(info::health))
+        .route("/openapi.json", get(openapi::openapi));
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(span).on_response(DefaultOnResponse::new().level(Level::INFO)))
@@ -80,18 +86,6 @@ pub fn router_with_body_limit(state: AppState, body_limit: usize) -> Router {
         .fallback(not_found)
         .layer(layers)
         .with_state(Ctx { state, body_limit })
-}
-
-/// Every route, once: the router is built from this table, and tests hold the OpenAPI document
-/// to it.
-fn routes() -> Vec<(Method, &'static str, MethodRouter<Ctx>)> {
-    vec![
-        (Method::POST, "/execute", post(execute::execute)),
-        (Method::GET, "/result/{job_id}", get(result::result)),
-        (Method::GET, "/languages", get(info::languages)),
-        (Method::GET, "/health", get(info::health)),
-        (Method::GET, "/openapi.json", get(openapi::openapi)),
-    ]
 }
 
 /// The request's span: method, path (never the query or body) and request id.

@@ -2,8 +2,6 @@
 //! that reaches one answers 503, and anything refused before that proves it never got there.
 //! The same behaviour over real adapters is in `tests/it/http_api.rs`.
 
-use std::collections::BTreeSet;
-
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -226,37 +224,4 @@ async fn languages_are_served_from_the_state() {
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<_> = body.as_array().into_iter().flatten().filter_map(|l| l["id"].as_str()).collect();
     assert_eq!(ids, language::ids());
-}
-
-/// The document's operations are exactly the router's, and each is served with that method
-/// (a 404 or 405 from routing would carry `not_found` or `method_not_allowed`).
-#[tokio::test]
-async fn the_openapi_document_matches_the_routes() {
-    let (status, _, doc) = send(router(state()), request(Method::GET, "/openapi.json", None, Body::empty())).await;
-    assert_eq!(status, StatusCode::OK);
-    let documented: BTreeSet<(String, String)> = doc["paths"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .flat_map(|(path, item)| {
-            item.as_object().into_iter().flatten().map(move |(method, _)| (method.to_uppercase(), path.clone()))
-        })
-        .collect();
-    let routed: BTreeSet<(String, String)> =
-        routes().into_iter().map(|(method, path, _)| (method.to_string(), path.to_owned())).collect();
-    assert_eq!(documented, routed);
-
-    let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
-    for (method, path) in &routed {
-        let concrete = path.replace("{job_id}", &JobId::new().to_string());
-        for probe in &methods {
-            let (_, _, body) = send(router(state()), request(probe.clone(), &concrete, None, Body::empty())).await;
-            let routing = code(&body);
-            if probe.as_str() == method {
-                assert!(routing != "not_found" && routing != "method_not_allowed", "{probe} {path}: {body}");
-            } else {
-                assert_eq!(routing, "method_not_allowed", "{probe} {path}");
-            }
-        }
-    }
 }

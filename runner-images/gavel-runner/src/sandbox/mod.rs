@@ -428,6 +428,31 @@ impl Sandbox {
         result
     }
 
+    /// The sandbox around a started zygote; `namespaces` says why the full mode is not in force.
+    fn assemble(
+        opts: &SandboxOptions,
+        namespaces: Result<(), String>,
+        cg: Result<JobCgroup, String>,
+        (ctrl, zygote): (OwnedFd, libc::pid_t),
+        scratch: PathBuf,
+        degraded: Option<degraded::Dirs>,
+        uid: uid::Lease,
+    ) -> Sandbox {
+        let cg_note = cg.as_ref().map(|c| c.version()).map_err(|e| e.clone());
+        Sandbox {
+            isolation: describe(degraded.is_none(), &namespaces, &cg_note, filter::available()),
+            ctrl: Some(ctrl),
+            zygote,
+            cgroup: cg.ok(),
+            memory_bytes: opts.memory_bytes,
+            processes: opts.processes,
+            scratch,
+            degraded,
+            broken: None,
+            uid,
+        }
+    }
+
     fn full(
         opts: &SandboxOptions,
         unique: &str,
@@ -446,19 +471,7 @@ impl Sandbox {
                 return Err(Box::new((e, cg, uid)));
             }
         };
-        let cg_note = cg.as_ref().map(|c| c.version()).map_err(|e| e.clone());
-        Ok(Sandbox {
-            isolation: describe(true, &Ok(()), &cg_note, filter::available()),
-            ctrl: Some(ctrl),
-            zygote: pid,
-            cgroup: cg.ok(),
-            memory_bytes: opts.memory_bytes,
-            processes: opts.processes,
-            scratch,
-            degraded: None,
-            broken: None,
-            uid,
-        })
+        Ok(Sandbox::assemble(opts, Ok(()), cg, (ctrl, pid), scratch, None, uid))
     }
 
     fn degraded(
@@ -481,19 +494,7 @@ impl Sandbox {
                 return Err(e);
             }
         };
-        let cg_note = cg.as_ref().map(|c| c.version()).map_err(|e| e.clone());
-        Ok(Sandbox {
-            isolation: describe(false, &why, &cg_note, filter::available()),
-            ctrl: Some(ctrl),
-            zygote: pid,
-            cgroup: cg.ok(),
-            memory_bytes: opts.memory_bytes,
-            processes: opts.processes,
-            scratch,
-            degraded: Some(dirs),
-            broken: None,
-            uid,
-        })
+        Ok(Sandbox::assemble(opts, why, cg, (ctrl, pid), scratch, Some(dirs), uid))
     }
 
     fn kill_zygote(&mut self) {
