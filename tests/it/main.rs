@@ -1,6 +1,7 @@
 //! Gavel's integration tests: one binary, real adapters, real sandbox, real toolchains.
 
 mod cli;
+mod cloud;
 mod contract;
 mod durability;
 mod harness;

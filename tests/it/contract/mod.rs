@@ -3,6 +3,7 @@
 //!
 //! Every check takes a fresh, empty implementation and uses ids of its own.
 
+pub mod aws;
 pub mod blob_store;
 pub mod job_queue;
 pub mod job_store;
