@@ -152,6 +152,23 @@ async fn degraded_isolation_is_reported_and_still_enforces_limits() {
     assert_eq!(view["isolation"]["level"], "degraded", "{view}");
     assert_eq!(first(&view)["stdout"], "still judged\n");
 
+    // The host's /proc is visible here, so the runner must have wiped where its report goes:
+    // with that location a program could write its own report.
+    let code = r#"
+import glob
+seen = []
+for path in glob.glob('/proc/[0-9]*/cmdline') + glob.glob('/proc/[0-9]*/environ'):
+    try:
+        with open(path, 'rb') as f:
+            if b'report.json' in f.read():
+                seen.append(path)
+    except OSError:
+        pass
+print('seen', seen)
+"#;
+    let view = server.run("python", code, "").await;
+    assert_eq!(first(&view)["stdout"], "seen []\n", "{view}");
+
     let view = server
         .judge(json!({"language": "python", "code": "while True:\n    pass", "limits": {"time_ms": 500, "wall_time_ms": 3000}}))
         .await;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use gavel_runner::{job, location};
 
+/// The locations as a Fargate task gets them (container overrides).
+const BUNDLE_VAR: &str = "GAVEL_BUNDLE_URL";
+const REPORT_VAR: &str = "GAVEL_REPORT_URL";
+
 const USAGE: &str = "usage: gavel-runner --bundle URL --report URL | gavel-runner probe
   URL is file:///path or http(s)://… (a presigned S3 URL on AWS)
   GAVEL_BUNDLE_URL and GAVEL_REPORT_URL may be given instead of the flags";
@@ -30,6 +34,7 @@ fn run(args: Vec<String>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (bundle_url, report_url) = parse_locations(&args)?;
+    gavel_runner::sandbox::scrub_process_strings(&[BUNDLE_VAR, REPORT_VAR]);
     let bundle_bytes = location::fetch(&bundle_url).context("reading the bundle")?;
     let bundle = serde_json::from_slice(&bundle_bytes).context("parsing the bundle")?;
     let report = job::run(bundle);
@@ -39,8 +44,8 @@ fn run(args: Vec<String>) -> anyhow::Result<ExitCode> {
 }
 
 fn parse_locations(args: &[String]) -> anyhow::Result<(String, String)> {
-    let mut bundle = std::env::var("GAVEL_BUNDLE_URL").ok().filter(|v| !v.is_empty());
-    let mut report = std::env::var("GAVEL_REPORT_URL").ok().filter(|v| !v.is_empty());
+    let mut bundle = std::env::var(BUNDLE_VAR).ok().filter(|v| !v.is_empty());
+    let mut report = std::env::var(REPORT_VAR).ok().filter(|v| !v.is_empty());
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let slot = match flag.as_str() {

@@ -188,6 +188,28 @@ impl SandboxError {
     }
 }
 
+/// Zeroes this process's command line and the values of `secret_vars` in its environment, as
+/// `/proc/<pid>/cmdline` and `environ` show them. The runner calls it once it has read its
+/// locations: in the degraded mode the program sees the host's `/proc`, and a presigned report
+/// URL would let it forge its own report.
+pub fn scrub_process_strings(secret_vars: &[&str]) {
+    let Some([args, env]) = zygote::string_areas() else { return };
+    zygote::zero(args);
+    let (start, end) = env;
+    let Some(len) = end.checked_sub(start).filter(|len| start > 0 && *len < (1 << 20)) else { return };
+    // SAFETY: [start, end) is our own environment area as the kernel reports it; the strings
+    // there are NUL-separated `NAME=value` entries, read before this and never after.
+    let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, len as usize) };
+    for entry in area.split_mut(|&b| b == 0) {
+        let secret = secret_vars
+            .iter()
+            .any(|name| entry.strip_prefix(name.as_bytes()).is_some_and(|rest| rest.first() == Some(&b'=')));
+        if secret {
+            entry.fill(0);
+        }
+    }
+}
+
 /// Cheap detection of the isolation a new [`Sandbox`] would get, for `GET /health`. It runs
 /// nothing: the namespace check sets up one throwaway zygote per process (cached), exactly as
 /// [`Sandbox::new`] would, so the two never disagree.

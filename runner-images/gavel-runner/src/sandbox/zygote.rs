@@ -415,24 +415,28 @@ fn run_step(step: &Step) -> Result<(), c_int> {
 /// Overwrites the argv and environment strings inherited from the host: `/proc/<pid>/cmdline`
 /// is world-readable, and the runner's command line may carry URLs or tokens.
 fn scrub_host_strings() {
+    for area in string_areas().into_iter().flatten() {
+        zero(area);
+    }
+}
+
+/// This process's argv and environment areas, `[start, end)` each, as the kernel reports them
+/// (the memory `/proc/<pid>/cmdline` and `environ` show).
+pub(super) fn string_areas() -> Option<[(u64, u64); 2]> {
     let mut buf = [0u8; 2048];
     // SAFETY: reading our own stat file into a stack buffer.
     let fd = unsafe { libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
-        return;
+        return None;
     }
     // SAFETY: as above; fd is ours.
     let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     // SAFETY: fd is ours.
     unsafe { libc::close(fd) };
-    let Some(text) = usize::try_from(n).ok().and_then(|n| buf.get(..n)) else {
-        return;
-    };
+    let text = usize::try_from(n).ok().and_then(|n| buf.get(..n))?;
     // Fields after the command name (which may contain spaces) start at field 3; we need
     // 48-51: arg_start, arg_end, env_start, env_end.
-    let Some(close) = text.iter().rposition(|&b| b == b')') else {
-        return;
-    };
+    let close = text.iter().rposition(|&b| b == b')')?;
     let mut fields = [0u64; 4];
     let rest = text.get(close + 1..).unwrap_or(&[]).trim_ascii();
     for (i, tok) in rest.split(|&b| b == b' ').enumerate() {
@@ -440,13 +444,15 @@ fn scrub_host_strings() {
             *slot = parse_u64(tok).unwrap_or(0);
         }
     }
-    for pair in [(fields[0], fields[1]), (fields[2], fields[3])] {
-        let (start, end) = pair;
-        if start > 0 && end > start && end - start < (1 << 20) {
-            // SAFETY: [start, end) is our own argv/environment area (writable stack memory),
-            // as reported by the kernel; nothing in the zygote reads it afterwards.
-            unsafe { ptr::write_bytes(start as *mut u8, 0, (end - start) as usize) };
-        }
+    Some([(fields[0], fields[1]), (fields[2], fields[3])])
+}
+
+/// Zeroes one area from [`string_areas`].
+pub(super) fn zero((start, end): (u64, u64)) {
+    if start > 0 && end > start && end - start < (1 << 20) {
+        // SAFETY: [start, end) is our own argv/environment area (writable stack memory), as
+        // reported by the kernel; what was read from it has been copied by then.
+        unsafe { ptr::write_bytes(start as *mut u8, 0, (end - start) as usize) };
     }
 }
 
