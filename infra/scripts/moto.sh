@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts (or stops) a moto server, the AWS emulator the gavel-aws contract tests run against.
 #
-#   infra/scripts/moto.sh start    # installs moto into $REPO/.venv if needed, starts it, prints the endpoint
+#   infra/scripts/moto.sh start    # installs moto into $REPO/.venv/moto if needed, starts it, prints the endpoint
 #   infra/scripts/moto.sh stop
 #   infra/scripts/moto.sh status
 #
@@ -13,7 +13,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 PORT="${MOTO_PORT:-5055}"
-VENV="$REPO/.venv"
+VENV="$REPO/.venv/moto"
 STATE="$REPO/target/moto"
 PIDFILE="$STATE/moto-$PORT.pid"
 LOG="$STATE/moto-$PORT.log"

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Creates Gavel's AWS resources in a local emulator (LocalStack or moto), the way template.yaml does.
+
+    python infra/local/bootstrap.py [--endpoint-url http://127.0.0.1:4566]
+
+Idempotent: what exists is left as it is. Creates the jobs bucket (lifecycle on jobs/), the jobs
+queue and its dead-letter queue (redrive after 3 receives), the jobs table (on-demand, hash key
+job_id, TTL on expires_at) and, where the emulator has ECS (moto; not LocalStack's free edition),
+the cluster and one runner task definition per language. Prints the environment the functions
+need (the same values as infra/local/env.json, with this endpoint).
+
+LocalStack runs it by itself when ready (infra/local/localstack-ready.py, mounted by compose.yaml).
+Needs only boto3 (in the repo's .venv/sam, which infra/scripts/check-template.sh creates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+DEFAULTS = {
+    "region": "us-east-1",
+    "table": "gavel-jobs",
+    "bucket": "gavel-jobs-local",
+    "queue": "gavel-jobs",
+    "dlq": "gavel-jobs-dlq",
+    "cluster": "gavel-local",
+    "family_prefix": "gavel-local-runner-",
+}
+LANGUAGES = ["python", "javascript", "cpp", "c", "csharp"]
+# The dispatch function's timeout is 60 s; SQS visibility is 6x that, as in template.yaml.
+VISIBILITY_TIMEOUT = "360"
+MAX_RECEIVE_COUNT = 3
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566",
+        help="the emulator (default: $AWS_ENDPOINT_URL or http://127.0.0.1:4566)",
+    )
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION") or DEFAULTS["region"])
+    parser.add_argument("--table", default=os.environ.get("GAVEL_JOBS_TABLE") or DEFAULTS["table"])
+    parser.add_argument("--bucket", default=os.environ.get("GAVEL_BUCKET") or DEFAULTS["bucket"])
+    parser.add_argument("--queue", default=DEFAULTS["queue"])
+    parser.add_argument("--dlq", default=DEFAULTS["dlq"])
+    parser.add_argument("--cluster", default=DEFAULTS["cluster"])
+    parser.add_argument(
+        "--family-prefix", default=os.environ.get("GAVEL_TASK_FAMILY_PREFIX") or DEFAULTS["family_prefix"]
+    )
+    parser.add_argument("--image-prefix", default="gavel-runner-", help="runner image = prefix + language + :local")
+    return parser.parse_args(argv)
+
+
+def client(service: str, args: argparse.Namespace):
+    import boto3
+
+    # Emulators accept any credentials; never pick up real ones for this.
+    return boto3.client(
+        service,
+        endpoint_url=args.endpoint_url,
+        region_name=args.region,
+        aws_access_key_id=os.environ.get("GAVEL_LOCAL_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("GAVEL_LOCAL_SECRET_ACCESS_KEY", "test"),
+    )
+
+
+def error_code(err: Exception) -> str:
+    return getattr(err, "response", {}).get("Error", {}).get("Code", "")
+
+
+def make_bucket(args: argparse.Namespace) -> None:
+    s3 = client("s3", args)
+    try:
+        if args.region == "us-east-1":
+            s3.create_bucket(Bucket=args.bucket)
+        else:
+            s3.create_bucket(
+                Bucket=args.bucket, CreateBucketConfiguration={"LocationConstraint": args.region}
+            )
+        print(f"bucket {args.bucket}: created")
+    except Exception as err:  # noqa: BLE001 - botocore's ClientError, without importing botocore
+        if error_code(err) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+        print(f"bucket {args.bucket}: exists")
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=args.bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-jobs",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "jobs/"},
+                    "Expiration": {"Days": 1},
+                }
+            ]
+        },
+    )
+
+
+def make_queues(args: argparse.Namespace) -> tuple[str, str]:
+    sqs = client("sqs", args)
+    dlq_url = sqs.create_queue(QueueName=args.dlq, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {
+        "VisibilityTimeout": VISIBILITY_TIMEOUT,
+        "MessageRetentionPeriod": "86400",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+    }
+    try:
+        queue_url = sqs.create_queue(QueueName=args.queue, Attributes=attributes)["QueueUrl"]
+    except Exception as err:  # noqa: BLE001
+        if error_code(err) not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        queue_url = sqs.get_queue_url(QueueName=args.queue)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
+    print(f"queue {queue_url} (dead letters: {dlq_url})")
+    return queue_url, dlq_url
+
+
+def make_table(args: argparse.Namespace) -> None:
+    ddb = client("dynamodb", args)
+    try:
+        ddb.create_table(
+            TableName=args.table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        )
+        ddb.get_waiter("table_exists").wait(TableName=args.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        print(f"table {args.table}: created")
+    except Exception as err:  # noqa: BLE001
+        if error_code(err) != "ResourceInUseException":
+            raise
+        print(f"table {args.table}: exists")
+    ttl = ddb.describe_time_to_live(TableName=args.table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        ddb.update_time_to_live(
+            TableName=args.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+
+
+def make_ecs(args: argparse.Namespace) -> str | None:
+    """The cluster and task definitions, where the emulator has ECS; None where it has not."""
+    ecs = client("ecs", args)
+    try:
+        cluster_arn = ecs.create_cluster(clusterName=args.cluster)["cluster"]["clusterArn"]
+    except Exception as err:  # noqa: BLE001
+        print(f"ecs: not available in this emulator ({error_code(err) or err}); dispatch cannot RunTask here")
+        return None
+    for language in LANGUAGES:
+        ecs.register_task_definition(
+            family=f"{args.family_prefix}{language}",
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="1024",
+            memory="2048",
+            executionRoleArn="arn:aws:iam::000000000000:role/gavel-local-runner-execution",
+            volumes=[{"name": "scratch"}],
+            containerDefinitions=[
+                {
+                    "name": "runner",
+                    "image": f"{args.image_prefix}{language}:local",
+                    "essential": True,
+                    "readonlyRootFilesystem": True,
+                    "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/tmp", "readOnly": False}],
+                }
+            ],
+        )
+    print(f"ecs cluster {cluster_arn}: task families {args.family_prefix}{{{','.join(LANGUAGES)}}}")
+    return cluster_arn
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print(f"bootstrapping Gavel resources at {args.endpoint_url} ({args.region})")
+    make_bucket(args)
+    queue_url, _ = make_queues(args)
+    make_table(args)
+    cluster = make_ecs(args)
+    env = {
+        "AWS_ENDPOINT_URL": args.endpoint_url,
+        "AWS_REGION": args.region,
+        "GAVEL_JOBS_TABLE": args.table,
+        "GAVEL_BUCKET": args.bucket,
+        "GAVEL_QUEUE_URL": queue_url,
+        "GAVEL_CLUSTER": cluster or args.cluster,
+        "GAVEL_TASK_FAMILY_PREFIX": args.family_prefix,
+    }
+    print("environment for the functions on this host:")
+    for name, value in env.items():
+        print(f"  {name}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
