@@ -51,7 +51,7 @@ fn languages() -> Vec<LanguageStatus> {
         .collect()
 }
 
-fn api_with_capacity(capacity: u64) -> Api {
+fn api_with(capacity: u64, max_wait: Duration) -> Api {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(SqliteJobStore::open(&dir.path().join("jobs.db")).expect("the job store opens"));
     let queue = Arc::new(SqliteJobQueue::open(&dir.path().join("queue.db"), capacity).expect("the queue opens"));
@@ -66,8 +66,13 @@ fn api_with_capacity(capacity: u64) -> Api {
         version: "9.9.9-test".into(),
         // No signal: these tests hold the polling path (the end-to-end ones run the signalled one).
         job_finished: None,
+        max_wait,
     };
     Api { router: gavel_http::router(state), store, blobs, _dir: dir }
+}
+
+fn api_with_capacity(capacity: u64) -> Api {
+    api_with(capacity, Duration::from_secs(gavel_http::MAX_WAIT_SECS))
 }
 
 fn api() -> Api {
@@ -366,6 +371,18 @@ async fn wait_long_polls_until_the_deadline() {
     let elapsed = started.elapsed();
     assert_eq!((reply.status, &reply.body["status"]), (StatusCode::OK, &json!("pending")), "{}", reply.text);
     assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+/// Behind API Gateway (29 s) the deployment holds a long poll for less than a client may ask.
+#[tokio::test]
+async fn wait_is_held_at_most_for_the_deployments_cap() {
+    let api = api_with(100, Duration::from_secs(1));
+    let job_id = api.accepted(hello()).await;
+    let started = Instant::now();
+    let reply = api.get(&format!("/result/{job_id}?wait=30")).await;
+    let elapsed = started.elapsed();
+    assert_eq!((reply.status, &reply.body["status"]), (StatusCode::OK, &json!("pending")), "{}", reply.text);
+    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(10), "{elapsed:?}");
 }
 
 #[tokio::test]

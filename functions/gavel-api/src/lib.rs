@@ -1,6 +1,7 @@
 //! The API function: `gavel_http::router` over the AWS adapters.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gavel_core::ServerLimits;
 use gavel_core::language::{self, LanguageStatus};
@@ -37,6 +38,8 @@ pub fn app(ports: Ports) -> App {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         // Nothing tells this process that a job ended: long polls re-read the table.
         job_finished: None,
+        // API Gateway ends a request after 29 s.
+        max_wait: Duration::from_secs(25),
     });
     MapRequest::new(router, without_stage)
 }

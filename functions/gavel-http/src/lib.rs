@@ -2,6 +2,7 @@
 //! It holds no state of its own beyond [`AppState`], so it can live in a short-lived process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -50,6 +51,10 @@ pub struct AppState {
     /// Where the deployment can tell that a job may have finished (the embedded workers), long
     /// polls wake on it; elsewhere they re-read the store with a backoff.
     pub job_finished: Option<Arc<Notify>>,
+    /// The longest a long poll holds a request here (at most [`MAX_WAIT_SECS`]): behind API
+    /// Gateway, which ends requests after 29 s, less than that. A longer `?wait=` is accepted and
+    /// answered with the job's state at this deadline.
+    pub max_wait: Duration,
 }
 
 /// The router's own state: the app's, plus the settings of this router.

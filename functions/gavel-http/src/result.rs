@@ -34,7 +34,7 @@ pub(crate) async fn result(
 ) -> Result<Json<JobView>, ApiError> {
     // A path segment that does not even decode cannot name a job.
     let Path(job_id) = job_id.map_err(|_| ApiError::JobNotFound("no such job".into()))?;
-    let wait = wait_of(query)?;
+    let wait = wait_of(query)?.min(ctx.state.max_wait);
     let record = wait_for(&*ctx.state.store, ctx.state.job_finished.as_deref(), &job_id, wait).await?;
     Ok(Json(JobView::from(record)))
 }

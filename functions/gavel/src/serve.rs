@@ -98,6 +98,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         isolation: isolation.context("probing the sandbox")?,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         job_finished: Some(Arc::clone(&services.job_handled)),
+        max_wait: Duration::from_secs(gavel_http::MAX_WAIT_SECS),
     };
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
