@@ -111,10 +111,17 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    """The function is killed after its answer, maybe while polling again: that is no error."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 def cold_start(binary, env, event):
     RuntimeApi.event = json.dumps(event).encode()
     RuntimeApi.answered = None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    server = QuietServer(("127.0.0.1", 0), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     full_env = {"PATH": os.environ["PATH"], **env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
