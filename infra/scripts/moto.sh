@@ -37,8 +37,10 @@ install() {
     echo "creating $VENV" >&2
     python3 -m venv "$VENV"
   fi
-  if ! "$VENV/bin/python" -m pip show moto 2>/dev/null | grep -qx 'Version: 5.2.5' \
-    || [ ! -x "$VENV/bin/moto_server" ]; then
+  # Read the whole answer first: `grep -q` would close the pipe early, and pipefail then says no.
+  local installed
+  installed="$("$VENV/bin/python" -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')"
+  if [ "$installed" != 5.2.5 ] || [ ! -x "$VENV/bin/moto_server" ]; then
     echo "installing $MOTO_SPEC into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$MOTO_SPEC"
   fi

@@ -18,7 +18,7 @@ use gavel_core::ports::{
     BlobStore, JobMessage, JobQueue, JobStore, LaunchError, RunnerTask, TaskLauncher, Unavailable, keys,
 };
 
-use super::{blob_store, contract_tests, eventually, job_queue, job_store};
+use super::{blob_store, blob_store_contract, contract_tests, eventually, job_queue, job_store, job_store_contract};
 
 const ENDPOINT_VAR: &str = "GAVEL_TEST_AWS_ENDPOINT";
 
@@ -96,22 +96,7 @@ async fn blobs() -> (String, S3BlobStore) {
 mod dynamo_job_store {
     use super::*;
 
-    contract_tests!(
-        job_store,
-        store().await,
-        [
-            create_then_get,
-            unknown_id_is_none,
-            expired_is_none,
-            pending_running_completed,
-            pending_to_failed,
-            redelivered_job_may_start_again,
-            finish_twice_keeps_the_first,
-            mark_running_after_terminal_is_refused,
-            transitions_on_unknown_are_not_found,
-            concurrent_finishes_apply_once,
-        ]
-    );
+    job_store_contract!(store().await);
 
     /// The table's TTL deletes by `expires_at`, in epoch seconds.
     #[tokio::test]
@@ -190,11 +175,7 @@ mod sqs_job_queue {
 mod s3_blob_store {
     use super::*;
 
-    contract_tests!(
-        blob_store,
-        blobs().await,
-        [put_then_get, empty_blobs_are_blobs, put_overwrites, missing_is_none, urls_name_their_blob]
-    );
+    blob_store_contract!(blobs().await);
 
     /// What the runner does: GET the bundle and PUT the report with nothing but the URLs.
     #[tokio::test]

@@ -3,7 +3,7 @@
 use gavel_local::{FsBlobStore, SqliteJobQueue, SqliteJobStore};
 use tempfile::TempDir;
 
-use super::{blob_store, contract_tests, job_queue, job_store};
+use super::{blob_store, blob_store_contract, contract_tests, job_queue, job_store, job_store_contract};
 
 fn tempdir() -> TempDir {
     tempfile::tempdir().expect("tempdir")
@@ -30,22 +30,7 @@ fn blobs() -> (TempDir, FsBlobStore) {
 mod sqlite_job_store {
     use super::*;
 
-    contract_tests!(
-        job_store,
-        store(),
-        [
-            create_then_get,
-            unknown_id_is_none,
-            expired_is_none,
-            pending_running_completed,
-            pending_to_failed,
-            redelivered_job_may_start_again,
-            finish_twice_keeps_the_first,
-            mark_running_after_terminal_is_refused,
-            transitions_on_unknown_are_not_found,
-            concurrent_finishes_apply_once,
-        ]
-    );
+    job_store_contract!(store());
 }
 
 mod sqlite_job_queue {
@@ -63,9 +48,5 @@ mod sqlite_job_queue {
 mod fs_blob_store {
     use super::*;
 
-    contract_tests!(
-        blob_store,
-        blobs(),
-        [put_then_get, empty_blobs_are_blobs, put_overwrites, missing_is_none, urls_name_their_blob]
-    );
+    blob_store_contract!(blobs());
 }

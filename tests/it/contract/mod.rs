@@ -39,3 +39,38 @@ macro_rules! contract_tests {
     };
 }
 pub(crate) use contract_tests;
+
+/// Every job store check, on the implementation `setup_expr` makes: one list for all stores.
+macro_rules! job_store_contract {
+    ($setup:expr) => {
+        $crate::contract::contract_tests!(
+            job_store,
+            $setup,
+            [
+                create_then_get,
+                unknown_id_is_none,
+                expired_is_none,
+                pending_running_completed,
+                pending_to_failed,
+                redelivered_job_may_start_again,
+                finish_twice_keeps_the_first,
+                mark_running_after_terminal_is_refused,
+                transitions_on_unknown_are_not_found,
+                concurrent_finishes_apply_once,
+            ]
+        );
+    };
+}
+pub(crate) use job_store_contract;
+
+/// Every blob store check, on the implementation `setup_expr` makes.
+macro_rules! blob_store_contract {
+    ($setup:expr) => {
+        $crate::contract::contract_tests!(
+            blob_store,
+            $setup,
+            [put_then_get, empty_blobs_are_blobs, put_overwrites, missing_is_none, urls_name_their_blob]
+        );
+    };
+}
+pub(crate) use blob_store_contract;
