@@ -86,6 +86,87 @@ const CSHARP: Programs = Programs {
     output_flood: "class P { static void Main() { var s = new string('y', 1000); for (;;) System.Console.WriteLine(s); } }",
 };
 
+const JAVA: Programs = Programs {
+    language: "java",
+    hello: "public class Main { public static void main(String[] a) { System.out.println(\"hello, world\"); } }",
+    echo: "public class Main { public static void main(String[] a) throws Exception { System.out.write(System.in.readAllBytes()); System.out.flush(); } }",
+    sum: "import java.util.Scanner;\npublic class Main { public static void main(String[] a) { Scanner s = new Scanner(System.in); long x = s.nextLong(), y = s.nextLong(); System.out.println(x + y); } }",
+    compile_error: Some((
+        "public class Main { public static void main(String[] a) { int x = \"text\"; } }",
+        "incompatible types",
+    )),
+    exit_3: "public class Main { public static void main(String[] a) { System.exit(3); } }",
+    busy_loop: "public class Main { public static void main(String[] a) { for (;;) {} } }",
+    sleep: "public class Main { public static void main(String[] a) throws Exception { Thread.sleep(30000); } }",
+    memory_hog: "import java.util.*;\npublic class Main { public static void main(String[] a) { List<byte[]> l = new ArrayList<>(); for (;;) { byte[] b = new byte[1 << 24]; for (int i = 0; i < b.length; i += 4096) b[i] = 1; l.add(b); } } }",
+    output_flood: "public class Main { public static void main(String[] a) { String s = \"y\".repeat(1000); for (;;) System.out.println(s); } }",
+};
+
+const GO: Programs = Programs {
+    language: "go",
+    hello: "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hello, world\") }",
+    echo: "package main\nimport (\"io\"; \"os\")\nfunc main() { io.Copy(os.Stdout, os.Stdin) }",
+    sum: "package main\nimport \"fmt\"\nfunc main() { var a, b int64; fmt.Scan(&a, &b); fmt.Println(a + b) }",
+    compile_error: Some(("package main\nfunc main() { x := undeclared_name; _ = x }", "undeclared_name")),
+    exit_3: "package main\nimport \"os\"\nfunc main() { os.Exit(3) }",
+    busy_loop: "package main\nfunc main() { for {} }",
+    sleep: "package main\nimport \"time\"\nfunc main() { time.Sleep(30 * time.Second) }",
+    memory_hog: "package main\nvar keep [][]byte\nfunc main() { for { b := make([]byte, 1<<24); for i := 0; i < len(b); i += 4096 { b[i] = 1 }; keep = append(keep, b) } }",
+    output_flood: "package main\nimport (\"bufio\"; \"os\"; \"strings\")\nfunc main() { w := bufio.NewWriter(os.Stdout); s := strings.Repeat(\"y\", 1000) + \"\\n\"; for { w.WriteString(s) } }",
+};
+
+const RUST: Programs = Programs {
+    language: "rust",
+    hello: "fn main() { println!(\"hello, world\"); }",
+    echo: "use std::io::{Read, Write};\nfn main() { let mut b = Vec::new(); std::io::stdin().read_to_end(&mut b).unwrap(); std::io::stdout().write_all(&b).unwrap(); }",
+    sum: "use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!(\"{}\", v[0] + v[1]); }",
+    compile_error: Some(("fn main() { let x: i32 = undeclared_name; }", "undeclared_name")),
+    exit_3: "fn main() { std::process::exit(3); }",
+    busy_loop: "fn main() { loop {} }",
+    sleep: "fn main() { std::thread::sleep(std::time::Duration::from_secs(30)); }",
+    memory_hog: "fn main() { let mut keep = Vec::new(); loop { let mut b = vec![0u8; 1 << 24]; for i in (0..b.len()).step_by(4096) { b[i] = 1; } keep.push(b); } }",
+    output_flood: "use std::io::Write;\nfn main() { let out = std::io::stdout(); let mut out = out.lock(); let s = \"y\".repeat(1000); loop { writeln!(out, \"{}\", s).unwrap(); } }",
+};
+
+const TYPESCRIPT: Programs = Programs {
+    language: "typescript",
+    hello: "console.log('hello, world');",
+    echo: "process.stdout.write(require('fs').readFileSync(0));",
+    sum: "const [a, b]: number[] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(Number);\nconsole.log(a + b);",
+    compile_error: Some(("const x: number = 'text';\nconsole.log(x);", "not assignable")),
+    exit_3: "process.exit(3);",
+    busy_loop: "for (;;) {}",
+    sleep: "setTimeout(() => {}, 30000);",
+    memory_hog: "const blocks: Buffer[] = [];\nfor (;;) blocks.push(Buffer.alloc(1 << 24, 1));",
+    output_flood: "const line = 'y'.repeat(1000) + '\\n';\nfor (;;) process.stdout.write(line);",
+};
+
+const RUBY: Programs = Programs {
+    language: "ruby",
+    hello: "puts 'hello, world'",
+    echo: "$stdout.write($stdin.read)",
+    sum: "a, b = gets.split.map(&:to_i)\nputs a + b",
+    compile_error: None,
+    exit_3: "exit 3",
+    busy_loop: "loop {}",
+    sleep: "sleep 30",
+    memory_hog: "blocks = []\nloop { blocks << ('x' * (1 << 24)) }",
+    output_flood: "s = 'y' * 1000\nloop { puts s }",
+};
+
+const BASH: Programs = Programs {
+    language: "bash",
+    hello: "echo 'hello, world'",
+    echo: "cat",
+    sum: "read a b\necho $((a + b))",
+    compile_error: None,
+    exit_3: "exit 3",
+    busy_loop: "while :; do :; done",
+    sleep: "sleep 30",
+    memory_hog: "x=y\nwhile :; do x=$x$x; done",
+    output_flood: "yes yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+};
+
 fn verdicts(view: &Value) -> Vec<&str> {
     view["tests"].as_array().expect("tests").iter().map(|t| t["verdict"].as_str().expect("verdict")).collect()
 }
@@ -202,6 +283,36 @@ async fn c() {
 #[tokio::test(flavor = "multi_thread")]
 async fn csharp() {
     matrix(&CSHARP).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn java() {
+    matrix(&JAVA).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go() {
+    matrix(&GO).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust() {
+    matrix(&RUST).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typescript() {
+    matrix(&TYPESCRIPT).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ruby() {
+    matrix(&RUBY).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bash() {
+    matrix(&BASH).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
