@@ -39,7 +39,7 @@ install() {
   fi
   # Read the whole answer first: `grep -q` would close the pipe early, and pipefail then says no.
   local installed
-  installed="$("$VENV/bin/python" -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')"
+  installed="$("$VENV/bin/python" -m pip show moto 2>/dev/null | sed -n 's/^Version: //p' || true)"
   if [ "$installed" != 5.2.5 ] || [ ! -x "$VENV/bin/moto_server" ]; then
     echo "installing $MOTO_SPEC into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$MOTO_SPEC"
