@@ -10,16 +10,8 @@ use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxOptions};
 /// Runs a bundle to a report. Never fails: what went wrong on the platform's side is in
 /// `Report::error`, what the program did is in the steps.
 pub fn run(bundle: Bundle) -> Report {
-    let mut report = Report {
-        job_id: bundle.job_id.clone(),
-        isolation: sandbox::probe(),
-        compile: None,
-        tests: Vec::new(),
-        error: None,
-    };
     let Some(lang) = language::find(&bundle.language) else {
-        report.error = Some(format!("this runner does not know the language {:?}", bundle.language));
-        return report;
+        return not_run(&bundle, format!("this runner does not know the language {:?}", bundle.language));
     };
     let options = SandboxOptions {
         files: vec![(lang.source_file.to_owned(), bundle.source.clone().into_bytes())],
@@ -32,16 +24,33 @@ pub fn run(bundle: Bundle) -> Report {
         Ok(sandbox) => sandbox,
         Err(err) => {
             warn!(job_id = %bundle.job_id, %err, "sandbox setup failed");
-            report.error = Some(format!("sandbox setup failed: {err}"));
-            return report;
+            return not_run(&bundle, format!("sandbox setup failed: {err}"));
         }
     };
-    report.isolation = sandbox.isolation().clone();
+    let mut report = Report {
+        job_id: bundle.job_id.clone(),
+        isolation: sandbox.isolation().clone(),
+        compile: None,
+        tests: Vec::new(),
+        error: None,
+    };
     if let Err(err) = run_steps(&mut sandbox, lang, &bundle, &mut report) {
         warn!(job_id = %bundle.job_id, %err, "sandbox run failed");
         report.error = Some(format!("sandbox failure: {err}"));
     }
     report
+}
+
+/// The report of a job that never got a sandbox: it says what this host's sandbox would be, a
+/// probe run only on this path, not on every job's.
+fn not_run(bundle: &Bundle, error: String) -> Report {
+    Report {
+        job_id: bundle.job_id.clone(),
+        isolation: sandbox::probe(),
+        compile: None,
+        tests: Vec::new(),
+        error: Some(error),
+    }
 }
 
 fn run_steps(
