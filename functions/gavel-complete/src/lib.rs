@@ -73,7 +73,8 @@ pub async fn handle(ports: &Ports, event: serde_json::Value) -> Result<Handled, 
             warn!(key, "an object that is not a runner report");
             continue;
         };
-        handled.push((job_id.clone(), complete(ports, &job_id).await?));
+        let missing = || "the runner finished but its report is missing".to_owned();
+        handled.push((job_id.clone(), complete(ports, &job_id, missing).await?));
     }
     Ok(handled)
 }
@@ -83,12 +84,17 @@ fn unrecognised(err: serde_json::Error) -> Result<Handled, Unavailable> {
     Ok(Vec::new())
 }
 
-async fn complete(ports: &Ports, job_id: &JobId) -> Result<Transition, Unavailable> {
+/// Judges the job's report; without one, the job failed for `why_missing`.
+async fn complete(
+    ports: &Ports,
+    job_id: &JobId,
+    why_missing: impl FnOnce() -> String,
+) -> Result<Transition, Unavailable> {
     match usecases::complete(&*ports.store, &*ports.blobs, job_id, Utc::now()).await {
         Ok(transition) => Ok(transition),
         Err(CompleteError::NoReport(_)) => {
-            let reason = "the runner finished but its report is missing";
-            usecases::fail(&*ports.store, job_id, reason, Utc::now()).await
+            // `fail` logs the reason.
+            usecases::fail(&*ports.store, job_id, &why_missing(), Utc::now()).await
         }
         Err(CompleteError::Unavailable(err)) => Err(err),
     }
@@ -101,13 +107,9 @@ async fn task_stopped(ports: &Ports, event: EventBridgeEvent<TaskStateChange>) -
         info!(status = detail.last_status, "a task event that is not a runner's stop");
         return Ok(Vec::new());
     };
-    // A report means the runner finished: the report event judges it, and so may this one.
-    if ports.blobs.get(&keys::report(&job_id)).await?.is_some() {
-        return Ok(vec![(job_id.clone(), complete(ports, &job_id).await?)]);
-    }
-    let reason = stop_reason(&detail);
-    warn!(job_id = %job_id, reason, "runner task stopped without a report");
-    Ok(vec![(job_id.clone(), usecases::fail(&*ports.store, &job_id, &reason, Utc::now()).await?)])
+    // With a report the runner finished: the report's own event judges it, and so may this one.
+    let transition = complete(ports, &job_id, || stop_reason(&detail)).await?;
+    Ok(vec![(job_id, transition)])
 }
 
 /// The task's own words: its stop reason and each container's.
