@@ -181,6 +181,25 @@ fn writable(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The file with the `oom_kill` count of a memory cgroup (v1: its memory directory).
+fn oom_events(dir: &Path, v2: bool) -> PathBuf {
+    dir.join(if v2 { "memory.events" } else { "memory.oom_control" })
+}
+
+/// The file counting the OOM kills in the cgroup we run in, if it has one. Without a job cgroup
+/// (a container's hierarchy is read-only), a kill by the engine's OOM killer still shows there.
+pub(super) fn ambient_oom_events() -> Option<PathBuf> {
+    let file = match layout().ok()? {
+        Layout::V1 { memory, .. } => oom_events(&memory, false),
+        Layout::V2(dir) => oom_events(&dir, true),
+    };
+    oom_kills_in(&file).map(|_| file)
+}
+
+pub(super) fn oom_kills_in(file: &Path) -> Option<u64> {
+    parse_keyed(&fs::read_to_string(file).ok()?, "oom_kill")
+}
+
 /// Which version a job cgroup would use, without creating one.
 pub(super) fn detect() -> Result<&'static str, String> {
     match layout()? {
@@ -341,13 +360,13 @@ impl JobCgroup {
     }
 
     fn oom_kills(&self) -> io::Result<u64> {
-        let (file, key) = match self {
-            JobCgroup::V1 { memory, .. } => (memory.join("memory.oom_control"), "oom_kill"),
-            JobCgroup::V2 { dir, .. } => (dir.join("memory.events"), "oom_kill"),
+        let file = match self {
+            JobCgroup::V1 { memory, .. } => oom_events(memory, false),
+            JobCgroup::V2 { dir, .. } => oom_events(dir, true),
         };
         let text = fs::read_to_string(&file)?;
         // Kernels before 4.13 (v1) lack the field; then only the SIGKILL + peak rule applies.
-        Ok(parse_keyed(&text, key).unwrap_or(0))
+        Ok(parse_keyed(&text, "oom_kill").unwrap_or(0))
     }
 
     /// Resets the per-run peak and reads the counters a run's usage is a delta of.
@@ -406,7 +425,8 @@ impl JobCgroup {
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 199 => {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    // Nothing was made on a read-only hierarchy (a container's).
+                    Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EROFS) => break,
                     Err(e) => {
                         tracing::warn!(dir = %d.display(), error = %e, "cannot remove cgroup");
                         break;

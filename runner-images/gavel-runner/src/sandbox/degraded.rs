@@ -76,6 +76,7 @@ impl Dirs {
 
     /// A fresh, private `tmp`, and `/box` writable or not, before a run.
     pub(super) fn prepare_run(&mut self, writable_box: bool) -> Result<(), SandboxError> {
+        self.take_back(&self.tmp_dir)?;
         match fs::remove_dir_all(&self.tmp_dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(io("clear", &self.tmp_dir)(e));
@@ -88,6 +89,23 @@ impl Dirs {
                 .map_err(io("chown", &self.tmp_dir))?;
         }
         self.set_box_writable(writable_box)
+    }
+
+    /// Makes everything under `box` and `tmp` root's again, so the whole scratch dir can be
+    /// removed once no program of the job runs.
+    pub(super) fn reclaim(&self) -> Result<(), SandboxError> {
+        self.take_back(&self.box_dir)?;
+        self.take_back(&self.tmp_dir)
+    }
+
+    /// The program's files under `path` become root's, if root gave them away (a missing `path`
+    /// is fine). Root in a container holds no `CAP_DAC_OVERRIDE`: it can only list and delete
+    /// what it owns.
+    fn take_back(&self, path: &Path) -> Result<(), SandboxError> {
+        if !self.root || fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return Ok(());
+        }
+        lock_tree(path, self.uid, 0)
     }
 
     fn set_box_writable(&mut self, writable: bool) -> Result<(), SandboxError> {
@@ -106,13 +124,16 @@ impl Dirs {
 }
 
 /// Takes back everything `uid` owns under `path` (chown to root, no group/other write, no
-/// set-id bits), without following symlinks.
+/// set-id bits; directories keep their owner's rwx, so root can walk and empty them without
+/// `CAP_DAC_OVERRIDE`), without following symlinks. Chown comes first: root then owns what it
+/// changes, so the chmod needs no `CAP_FOWNER` either.
 fn lock_tree(path: &Path, uid: u32, depth: u32) -> Result<(), SandboxError> {
     let meta = fs::symlink_metadata(path).map_err(io("stat", path))?;
     if meta.uid() == uid {
         std::os::unix::fs::lchown(path, Some(0), Some(0)).map_err(io("chown", path))?;
         if !meta.file_type().is_symlink() {
-            let mode = meta.permissions().mode() & 0o755;
+            let owner = if meta.is_dir() { 0o700 } else { 0 };
+            let mode = meta.permissions().mode() & 0o755 | owner;
             fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io("chmod", path))?;
         }
     }

@@ -24,9 +24,11 @@
 //! [`SandboxOptions::force_degraded`] / `GAVEL_SANDBOX_FORCE_DEGRADED=1`): the same zygote and init,
 //! but init is a session leader and child subreaper that kills every descendant when the program
 //! ends; `/box` and `/tmp` are host directories (`argv` elements `/box` and `/box/...` are rewritten
-//! to the real work dir); memory and processes fall back to `RLIMIT_DATA` / `RLIMIT_NPROC` when there
-//! is no cgroup; the uid is still dropped when running as root. [`Isolation`] says exactly what
-//! is in force.
+//! to the real work dir); memory and processes fall back to `RLIMIT_DATA` (each run's own limit) /
+//! `RLIMIT_NPROC` when there is no cgroup, and an OOM kill in the cgroup the runner was started in
+//! (a container's, whose limit the engine enforces) still counts as the memory limit; the uid is
+//! still dropped when running as root, and without root the runner makes itself non-dumpable, as
+//! the program then shares its uid. [`Isolation`] says exactly what is in force.
 
 mod cgroup;
 mod degraded;
@@ -107,8 +109,7 @@ pub struct RunCommand {
     /// Whether the program may write `/box` (the compile step) or not (test runs).
     pub writable_box: bool,
     /// This run's memory limit, at most the sandbox's (a compile step may need more than the
-    /// tests); `None` keeps the sandbox's. Enforced by the cgroup; without one the job-wide
-    /// `RLIMIT_DATA` stays in force.
+    /// tests); `None` keeps the sandbox's. Enforced by the cgroup; without one by `RLIMIT_DATA`.
     pub memory_bytes: Option<u64>,
     /// This run's process limit, at most the sandbox's; `None` keeps the sandbox's.
     pub processes: Option<u32>,
@@ -301,7 +302,10 @@ fn describe(
         }
     } else {
         if let Err(e) = ns_result {
-            notes.push(format!("no namespaces ({e}): the program sees the host filesystem, processes and network"));
+            notes.push(format!(
+                "no namespaces ({e}): the program sees the runner's filesystem, processes and network (the \
+                 host's, or its container's)"
+            ));
         }
         notes.push("process tree killed through a session + child subreaper".to_string());
         if root {
@@ -342,6 +346,8 @@ pub struct Sandbox {
     ctrl: Option<OwnedFd>,
     zygote: libc::pid_t,
     cgroup: Option<JobCgroup>,
+    /// Without a job cgroup: where the OOM kills of the cgroup we run in are counted.
+    ambient_oom: Option<PathBuf>,
     memory_bytes: u64,
     processes: u32,
     /// Host temp dir: the empty mount point of the new root (full) or box + tmp (degraded).
@@ -431,18 +437,18 @@ impl Sandbox {
             env.retain(|(dk, _)| dk != k);
             env.push((k.clone(), v.clone()));
         }
-        let request = wire::encode_request(cmd, &argv, &env)?;
+        let memory_bytes = cmd.memory_bytes.unwrap_or(self.memory_bytes).min(self.memory_bytes);
+        let request = wire::encode_request(cmd, memory_bytes, &argv, &env)?;
         let Some(ctrl) = &self.ctrl else {
             return Err(SandboxError::ZygoteGone("torn down".to_string()));
         };
-        let memory_bytes = cmd.memory_bytes.unwrap_or(self.memory_bytes).min(self.memory_bytes);
         let processes = cmd.processes.unwrap_or(self.processes).min(self.processes);
         if let Some(cgroup) = &self.cgroup {
             cgroup
                 .set_limits(memory_bytes, pids_max(processes))
                 .map_err(|e| SandboxError::io("setting the run's cgroup limits", e))?;
         }
-        let result = run::execute(ctrl, self.cgroup.as_mut(), memory_bytes, cmd, &request);
+        let result = run::execute(ctrl, self.cgroup.as_mut(), self.ambient_oom.as_deref(), memory_bytes, cmd, &request);
         if let Err(e @ (SandboxError::Hung(_) | SandboxError::ZygoteGone(_))) = &result {
             self.broken = Some(e.to_string());
             self.kill_zygote();
@@ -465,6 +471,7 @@ impl Sandbox {
             isolation: describe(degraded.is_none(), &namespaces, &cg_note, filter::available()),
             ctrl: Some(ctrl),
             zygote,
+            ambient_oom: cg.is_err().then(cgroup::ambient_oom_events).flatten(),
             cgroup: cg.ok(),
             memory_bytes: opts.memory_bytes,
             processes: opts.processes,
@@ -503,6 +510,12 @@ impl Sandbox {
         cg: Result<JobCgroup, String>,
         uid: uid::Lease,
     ) -> Result<Sandbox, SandboxError> {
+        if !is_root() {
+            // The program will run as our uid and see our /proc entry: not dumpable, our memory
+            // and environment (the bundle, the report's location) are out of its reach.
+            // SAFETY: plain prctl.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        }
         let scratch = make_scratch(unique, 0o711)?;
         let built = degraded::Dirs::create(&scratch, &opts.files, uid.uid).and_then(|dirs| {
             let plan = Plan::degraded(opts, &dirs, cg.as_ref().ok())?;
@@ -535,7 +548,10 @@ impl Drop for Sandbox {
         self.zygote = 0;
         // After the zygote: a cgroup can only be removed once its processes are gone.
         drop(self.cgroup.take());
-        let removed = if self.degraded.is_some() {
+        let removed = if let Some(dirs) = &self.degraded {
+            if let Err(e) = dirs.reclaim() {
+                tracing::warn!(error = %e, "cannot take the sandbox's files back");
+            }
             std::fs::remove_dir_all(&self.scratch)
         } else {
             std::fs::remove_dir(&self.scratch)

@@ -3,9 +3,10 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::cgroup::{Before, JobCgroup, Usage};
+use super::cgroup::{Before, JobCgroup, Usage, oom_kills_in};
 use super::wire::{self, Kind, MSG_WORDS, REQUEST_FDS};
 use super::zygote::{cause, stage, stage_name};
 use super::{LimitHit, RunCommand, RunOutcome, SandboxError};
@@ -264,9 +265,12 @@ struct Accounting<'a> {
 }
 
 /// Runs one request through the zygote.
+/// Without a job cgroup, `ambient_oom` is the file counting OOM kills in the cgroup we run in
+/// (see [`super::cgroup::ambient_oom_events`]).
 pub(super) fn execute(
     ctrl: &OwnedFd,
     cgroup: Option<&mut JobCgroup>,
+    ambient_oom: Option<&Path>,
     memory_bytes: u64,
     cmd: &RunCommand,
     request: &[u8],
@@ -289,6 +293,7 @@ pub(super) fn execute(
         }
         None => None,
     };
+    let ambient_before = ambient_oom.and_then(oom_kills_in);
     let _sigpipe = SigpipeBlocked::new();
     send_request(ctrl, request, [stdin_r.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd(), kill_r.as_raw_fd()])
         .map_err(|e| gone(&format!("sending the request: {e}")))?;
@@ -379,9 +384,13 @@ pub(super) fn execute(
         Some(a) => Some(a.cgroup.end_run(a.before).map_err(fail("cgroup"))?),
         None => None,
     };
+    let ambient_kills = match (ambient_oom.and_then(oom_kills_in), ambient_before) {
+        (Some(after), Some(before)) => after.saturating_sub(before),
+        _ => 0,
+    };
     let program = cmd.argv.first().cloned().unwrap_or_default();
     match Kind::from_word(reply[0]) {
-        Some(Kind::Done) => Ok(outcome(&reply, usage, host_cause, cmd, memory_bytes, out, err)),
+        Some(Kind::Done) => Ok(outcome(&reply, usage, ambient_kills, host_cause, cmd, memory_bytes, (out, err))),
         Some(Kind::ExecFailed) => Err(SandboxError::Exec {
             program,
             step: stage_name(reply[1]),
@@ -402,11 +411,11 @@ pub(super) fn execute(
 fn outcome(
     reply: &[i64; MSG_WORDS],
     usage: Option<Usage>,
+    ambient_kills: u64,
     host_cause: Option<LimitHit>,
     cmd: &RunCommand,
     memory_bytes: u64,
-    out: Capture,
-    err: Capture,
+    (out, err): (Capture, Capture),
 ) -> RunOutcome {
     let status = reply[1] as i32;
     let init_cause = reply[2];
@@ -426,7 +435,7 @@ fn outcome(
         host_cause,
         wall_killed: init_cause == cause::WALL,
         cpu_over: cpu_ns >= cmd.cpu_time_ms.saturating_mul(1_000_000),
-        oom_kills: usage.map_or(0, |u| u.oom_kills),
+        oom_kills: usage.map_or(ambient_kills, |u| u.oom_kills),
         peak_at_limit: peak.is_some_and(|p| p.saturating_add(256 << 10) >= memory_bytes),
         exit_code,
         signal,

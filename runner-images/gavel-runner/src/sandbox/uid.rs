@@ -52,8 +52,10 @@ pub(super) fn lease() -> Result<Lease, String> {
     }
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = lock_dir()?;
-    // Start where other runner processes are unlikely to be probing.
-    let start = std::process::id().wrapping_mul(37).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
+    // Start where other runners are unlikely to be probing. Random, not from the pid: every
+    // runner in its own container is pid 1 and has its own lock dir, so the locks cannot keep
+    // concurrent jobs apart there, and a shared uid would share RLIMIT_NPROC.
+    let start = random_u32().wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
     for i in 0..RANGE {
         let uid = SANDBOX_UID + 1 + start.wrapping_add(i) % RANGE;
         let path = dir.join(uid.to_string());
@@ -72,6 +74,13 @@ pub(super) fn lease() -> Result<Lease, String> {
         }
     }
     Err(format!("all {RANGE} sandbox uids are in use"))
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the live buffer.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
+    if n == bytes.len() as isize { u32::from_ne_bytes(bytes) } else { std::process::id().wrapping_mul(37) }
 }
 
 #[cfg(test)]

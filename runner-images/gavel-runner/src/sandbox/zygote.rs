@@ -508,6 +508,11 @@ fn setup(plan: &Plan) -> Result<(), Failure> {
     // Best effort: the OOM killer should pick the program, never us or init.
     let _ = write_file(c"/proc/self/oom_score_adj", b"-1000");
     if let Some((uid_map, gid_map)) = &plan.user_maps {
+        // A host that made itself non-dumpable (a degraded sandbox earlier in the same process)
+        // passed that on to us, and a non-dumpable process's /proc/self files belong to root:
+        // dumpable until the maps are written, as a fresh process would be.
+        // SAFETY: plain prctl.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
         // SAFETY: plain syscall.
         check(unsafe { libc::unshare(libc::CLONE_NEWUSER) } as c_long, stage::USERNS, 0)?;
         write_file(c"/proc/self/setgroups", b"deny").map_err(|e| (stage::USERNS, 1, e))?;
@@ -1052,7 +1057,10 @@ fn exec_program(
     let cpu_soft = req.cpu_ms.div_ceil(1000) + 1;
     let cpu = Rlimit { resource: libc::RLIMIT_CPU, soft: cpu_soft, hard: cpu_soft + 1 };
     for lim in plan.rlimits.iter().chain(std::iter::once(&cpu)) {
-        let rl = libc::rlimit { rlim_cur: lim.soft, rlim_max: lim.hard };
+        // Without a cgroup RLIMIT_DATA bounds memory: this run's limit, not the job's largest
+        // (a compile step's).
+        let cap = if lim.resource == libc::RLIMIT_DATA { req.memory_bytes } else { u64::MAX };
+        let rl = libc::rlimit { rlim_cur: lim.soft.min(cap), rlim_max: lim.hard.min(cap) };
         // SAFETY: rl is a valid rlimit.
         if unsafe { libc::setrlimit(lim.resource, &rl) } != 0 {
             fail(stage::RLIMIT, errno());
