@@ -143,7 +143,7 @@ fn file_url(path: &Path) -> String {
 }
 
 /// Readers see the old blob or the new one, never a torn one, even after a crash.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let parent = path.parent().ok_or_else(|| io::Error::other("a blob path has no parent"))?;
     fs::create_dir_all(parent)?;
     let tmp = parent.join(format!(".{}.tmp", uuid::Uuid::new_v4()));

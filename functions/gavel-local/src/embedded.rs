@@ -14,17 +14,26 @@ use tracing::info;
 use crate::LocalError;
 use crate::blobs::FsBlobStore;
 use crate::db::Db;
+use crate::docker::{DockerTaskLauncher, ImageNames};
 use crate::launcher::{DEFAULT_RUNNER_DEADLINE, ProcessTaskLauncher};
 use crate::queue::SqliteJobQueue;
 use crate::store::SqliteJobStore;
 use crate::worker::{WorkerConfig, WorkerDeps, WorkerPool, spawn_workers};
 
+/// Where jobs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LauncherConfig {
+    /// The gavel-runner binary as a child process of the server.
+    Process { runner: PathBuf },
+    /// One container per job from the language's runner image.
+    Docker { images: ImageNames },
+}
+
 /// What an embedded server needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalConfig {
     pub data_dir: PathBuf,
-    /// The gavel-runner binary.
-    pub runner: PathBuf,
+    pub launcher: LauncherConfig,
     /// Jobs waiting or running before submissions are refused (429).
     pub queue_capacity: u64,
     /// Kills a runner that hangs; bundle limits are far below it.
@@ -34,10 +43,10 @@ pub struct LocalConfig {
 }
 
 impl LocalConfig {
-    pub fn new(data_dir: impl Into<PathBuf>, runner: impl Into<PathBuf>) -> LocalConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, launcher: LauncherConfig) -> LocalConfig {
         LocalConfig {
             data_dir: data_dir.into(),
-            runner: runner.into(),
+            launcher,
             queue_capacity: 1000,
             runner_deadline: DEFAULT_RUNNER_DEADLINE,
             workers: WorkerConfig::default(),
@@ -46,12 +55,19 @@ impl LocalConfig {
     }
 }
 
+/// The launcher in use, for what only one kind can answer (which languages the images offer).
+#[derive(Clone)]
+pub enum Launcher {
+    Process(Arc<ProcessTaskLauncher>),
+    Docker(Arc<DockerTaskLauncher>),
+}
+
 /// The local adapters, opened. The data directory stays locked while any of them is alive.
 pub struct Embedded {
     pub store: Arc<SqliteJobStore>,
     pub queue: Arc<SqliteJobQueue>,
     pub blobs: Arc<FsBlobStore>,
-    pub launcher: Arc<ProcessTaskLauncher>,
+    pub launcher: Launcher,
     /// Poked by the workers whenever a job was handled; see [`WorkerDeps::job_handled`].
     pub job_handled: Arc<Notify>,
     workers: WorkerConfig,
@@ -60,7 +76,8 @@ pub struct Embedded {
 
 impl Embedded {
     /// Locks the data directory (creating it if needed), opens the store, queue and blobs, and
-    /// makes the jobs a crashed predecessor had leased runnable again at once.
+    /// makes the jobs a crashed predecessor had leased runnable again at once (with the Docker
+    /// launcher, after removing the containers it left).
     pub async fn open(config: LocalConfig) -> Result<Embedded, LocalError> {
         let dir = &config.data_dir;
         fs::create_dir_all(dir).map_err(|source| LocalError::Io { path: dir.clone(), source })?;
@@ -70,13 +87,24 @@ impl Embedded {
         let store = Arc::new(SqliteJobStore::with_db(db.clone(), &db_path)?);
         let queue = Arc::new(SqliteJobQueue::with_db(db, &db_path, config.queue_capacity)?);
         let blobs = Arc::new(FsBlobStore::new(dir.join("blobs"))?);
+        let launcher = match config.launcher {
+            LauncherConfig::Process { runner } => {
+                info!(runner = %runner.display(), "jobs run in a runner process");
+                Launcher::Process(Arc::new(ProcessTaskLauncher::new(runner).with_deadline(config.runner_deadline)))
+            }
+            LauncherConfig::Docker { images } => {
+                let docker = DockerTaskLauncher::connect(images, dir, config.runner_deadline).await?;
+                // Under the lock no other server runs containers for this directory.
+                docker.reap_orphans().await?;
+                Launcher::Docker(Arc::new(docker))
+            }
+        };
         // Under the lock no other process holds a lease: every one is a dead server's.
         let recovered = queue.recover_leases(Utc::now()).await?;
         if recovered > 0 {
             info!(recovered, "jobs interrupted by the last shutdown are queued again");
         }
-        let launcher = Arc::new(ProcessTaskLauncher::new(&config.runner).with_deadline(config.runner_deadline));
-        info!(data_dir = %dir.display(), runner = %config.runner.display(), "embedded services open");
+        info!(data_dir = %dir.display(), "embedded services open");
         Ok(Embedded {
             store,
             queue,
@@ -101,7 +129,10 @@ impl Embedded {
     }
 
     pub fn task_launcher(&self) -> Arc<dyn TaskLauncher> {
-        self.launcher.clone()
+        match &self.launcher {
+            Launcher::Process(launcher) => launcher.clone(),
+            Launcher::Docker(launcher) => launcher.clone(),
+        }
     }
 
     /// Starts the workers and the sweeper; stop them with [`WorkerPool::shutdown`].
@@ -180,7 +211,7 @@ JSON
     }
 
     fn config(dir: &Path, runner: PathBuf) -> LocalConfig {
-        let mut config = LocalConfig::new(dir.join("data"), runner);
+        let mut config = LocalConfig::new(dir.join("data"), LauncherConfig::Process { runner });
         config.workers.workers = 2;
         config
     }

@@ -1,9 +1,10 @@
 //! Gavel's embedded adapters: the SQLite job store and durable queue, file blobs, the process
-//! launcher, the worker pool that drives jobs through the core use cases, and the wiring of all
+//! and Docker launchers, the worker pool that drives jobs through the core use cases, and the wiring of all
 //! of them over one data directory.
 
 mod blobs;
 mod db;
+mod docker;
 mod embedded;
 mod launcher;
 mod probe;
@@ -14,7 +15,11 @@ mod worker;
 use std::path::PathBuf;
 
 pub use blobs::{FsBlobStore, validate_key};
-pub use embedded::{Embedded, LocalConfig};
+pub use docker::{
+    BUILD_IMAGES, DEFAULT_IMAGE_PREFIX, DEFAULT_IMAGE_TAG, DockerTaskLauncher, ImageNames, JOB_LABEL, LANGUAGE_LABEL,
+    SERVER_LABEL, TOOLCHAIN_LABEL,
+};
+pub use embedded::{Embedded, Launcher, LauncherConfig, LocalConfig};
 pub use launcher::{DEFAULT_RUNNER_DEADLINE, ProcessTaskLauncher};
 pub use probe::probe_languages;
 pub use queue::{Lease, SqliteJobQueue};
@@ -32,6 +37,8 @@ pub enum LocalError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("the data directory {0} is in use by another Gavel server")]
     Locked(PathBuf),
+    #[error("the Docker launcher: {0}")]
+    Docker(String),
     #[error(transparent)]
     Unavailable(#[from] gavel_core::ports::Unavailable),
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::client::Client;
 use crate::report;
-use crate::serve::{self, ServeArgs};
+use crate::serve::{self, LauncherArgs, ServeArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -37,9 +37,9 @@ pub struct RunArgs {
     /// Print the whole result as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// The runner binary for the embedded server (default: next to this executable).
-    #[arg(long, env = "GAVEL_RUNNER")]
-    pub runner: Option<PathBuf>,
+    /// Where the embedded server runs the job.
+    #[command(flatten)]
+    pub launcher: LauncherArgs,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -48,7 +48,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(base) => judge(&Client::new(base), &request).await?,
         None => {
             let data_dir = tempfile::tempdir().context("creating a scratch data dir")?;
-            let serve_args = ServeArgs::embedded_scratch(data_dir.path(), args.runner.clone());
+            let serve_args =
+                ServeArgs { launcher: args.launcher.clone(), ..ServeArgs::embedded_scratch(data_dir.path(), None) };
             let server = serve::start(serve_args).await?;
             let view = judge(&Client::new(&server.base_url()), &request).await;
             server.shutdown().await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gavel_core::limits::ServerLimits;
 use gavel_http::AppState;
-use gavel_local::{Embedded, LocalConfig, WorkerPool};
+use gavel_local::{Embedded, ImageNames, Launcher, LauncherConfig, LocalConfig, WorkerPool};
 use tokio::sync::oneshot;
 use tracing::info;
 
@@ -29,9 +29,59 @@ pub struct ServeArgs {
     /// Jobs waiting or running before submissions get 429.
     #[arg(long, env = "GAVEL_QUEUE_CAPACITY", default_value_t = 1000)]
     pub queue_capacity: u64,
-    /// The runner binary (default: gavel-runner next to this executable).
+    #[command(flatten)]
+    pub launcher: LauncherArgs,
+}
+
+/// Where jobs run, for `gavel serve` and the embedded server of `gavel run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LauncherArgs {
+    /// `process`: the runner as a sandboxed child process. `docker`: one container per job from
+    /// the language's runner image (build them with infra/scripts/build-images.sh).
+    #[arg(long, env = "GAVEL_LAUNCHER", value_enum, default_value_t = LauncherKind::Process)]
+    pub launcher: LauncherKind,
+    /// The runner binary of the process launcher (default: gavel-runner next to this executable).
     #[arg(long, env = "GAVEL_RUNNER")]
     pub runner: Option<PathBuf>,
+    /// The Docker launcher runs a language's jobs in the image <prefix><language id>:<tag>.
+    #[arg(long, env = "GAVEL_IMAGE_PREFIX", default_value = gavel_local::DEFAULT_IMAGE_PREFIX)]
+    pub image_prefix: String,
+    #[arg(long, env = "GAVEL_IMAGE_TAG", default_value = gavel_local::DEFAULT_IMAGE_TAG)]
+    pub image_tag: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LauncherKind {
+    Process,
+    Docker,
+}
+
+impl LauncherArgs {
+    /// The process launcher with `runner` (or the default one).
+    pub fn process(runner: Option<PathBuf>) -> LauncherArgs {
+        let images = ImageNames::default();
+        LauncherArgs { launcher: LauncherKind::Process, runner, image_prefix: images.prefix, image_tag: images.tag }
+    }
+
+    fn config(self) -> anyhow::Result<LauncherConfig> {
+        match self.launcher {
+            LauncherKind::Process => {
+                let runner = match self.runner {
+                    Some(runner) => runner,
+                    None => std::env::current_exe().context("locating this executable")?.with_file_name("gavel-runner"),
+                };
+                anyhow::ensure!(
+                    runner.exists(),
+                    "the runner {} does not exist; build it (cargo build --workspace --bins) or pass --runner",
+                    runner.display()
+                );
+                Ok(LauncherConfig::Process { runner })
+            }
+            LauncherKind::Docker => {
+                Ok(LauncherConfig::Docker { images: ImageNames { prefix: self.image_prefix, tag: self.image_tag } })
+            }
+        }
+    }
 }
 
 impl ServeArgs {
@@ -42,7 +92,7 @@ impl ServeArgs {
             data_dir: data_dir.to_owned(),
             workers: None,
             queue_capacity: 1000,
-            runner,
+            launcher: LauncherArgs::process(runner),
         }
     }
 }
@@ -70,32 +120,31 @@ impl RunningServer {
     }
 }
 
-/// Opens the data dir, probes toolchains and isolation, and starts HTTP and the workers.
+/// Opens the data dir, probes toolchains and isolation where jobs run, and starts HTTP and the
+/// workers.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
-    let runner = match args.runner {
-        Some(runner) => runner,
-        None => std::env::current_exe().context("locating this executable")?.with_file_name("gavel-runner"),
-    };
-    anyhow::ensure!(
-        runner.exists(),
-        "the runner {} does not exist; build it (cargo build --workspace --bins) or pass --runner",
-        runner.display()
-    );
-    let mut config = LocalConfig::new(&args.data_dir, &runner);
+    let mut config = LocalConfig::new(&args.data_dir, args.launcher.config()?);
     config.queue_capacity = args.queue_capacity;
     if let Some(workers) = args.workers {
         config.workers.workers = workers.max(1);
     }
     let services = Embedded::open(config).await.with_context(|| format!("opening {}", args.data_dir.display()))?;
-    let (languages, isolation) =
-        tokio::join!(gavel_local::probe_languages(), tokio::task::spawn_blocking(gavel_runner::sandbox::probe));
+    let (languages, isolation) = match &services.launcher {
+        Launcher::Process(_) => {
+            let (languages, isolation) =
+                tokio::join!(gavel_local::probe_languages(), tokio::task::spawn_blocking(gavel_runner::sandbox::probe));
+            (languages, isolation.context("probing the sandbox")?)
+        }
+        // What the images offer, and the isolation a job's container gets.
+        Launcher::Docker(docker) => docker.probe().await,
+    };
     let state = AppState {
         store: services.job_store(),
         blobs: services.blob_store(),
         queue: services.job_queue(),
         limits: Arc::new(ServerLimits::default()),
         languages: languages.into(),
-        isolation: isolation.context("probing the sandbox")?,
+        isolation,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         job_finished: Some(Arc::clone(&services.job_handled)),
         max_wait: Duration::from_secs(gavel_http::MAX_WAIT_SECS),
@@ -112,7 +161,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
             })
             .await
     });
-    info!(%addr, runner = %runner.display(), "gavel is serving");
+    info!(%addr, "gavel is serving");
     Ok(RunningServer { addr, stop, http, workers })
 }
 
