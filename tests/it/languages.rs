@@ -1,12 +1,13 @@
 //! Every catalogue language, end to end through `gavel serve`: real toolchains in the real sandbox.
+//! The programs and checks are shared with the Docker launcher's tests (`docker.rs`).
 
 use serde_json::{Value, json};
 
 use crate::harness::{Server, fresh};
 
 /// One language's programs for the matrix.
-struct Programs {
-    language: &'static str,
+pub struct Programs {
+    pub language: &'static str,
     hello: &'static str,
     /// Copies stdin to stdout.
     echo: &'static str,
@@ -21,7 +22,7 @@ struct Programs {
     output_flood: &'static str,
 }
 
-const PYTHON: Programs = Programs {
+pub const PYTHON: Programs = Programs {
     language: "python",
     hello: "print('hello, world')",
     echo: "import sys\nsys.stdout.write(sys.stdin.read())",
@@ -34,7 +35,7 @@ const PYTHON: Programs = Programs {
     output_flood: "while True:\n    print('y' * 1000)",
 };
 
-const JAVASCRIPT: Programs = Programs {
+pub const JAVASCRIPT: Programs = Programs {
     language: "javascript",
     hello: "console.log('hello, world')",
     echo: "process.stdout.write(require('fs').readFileSync(0))",
@@ -47,7 +48,7 @@ const JAVASCRIPT: Programs = Programs {
     output_flood: "const line = 'y'.repeat(1000) + '\\n';\nfor (;;) process.stdout.write(line);",
 };
 
-const CPP: Programs = Programs {
+pub const CPP: Programs = Programs {
     language: "cpp",
     hello: "#include <cstdio>\nint main() { std::puts(\"hello, world\"); }",
     echo: "#include <iostream>\nint main() { std::cout << std::cin.rdbuf(); }",
@@ -60,7 +61,7 @@ const CPP: Programs = Programs {
     output_flood: "#include <cstdio>\nint main() { for (;;) std::puts(\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"); }",
 };
 
-const C: Programs = Programs {
+pub const C: Programs = Programs {
     language: "c",
     hello: "#include <stdio.h>\nint main(void) { puts(\"hello, world\"); return 0; }",
     echo: "#include <stdio.h>\nint main(void) { int c; while ((c = getchar()) != EOF) putchar(c); return 0; }",
@@ -73,7 +74,7 @@ const C: Programs = Programs {
     output_flood: "#include <stdio.h>\nint main(void) { for (;;) puts(\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"); }",
 };
 
-const CSHARP: Programs = Programs {
+pub const CSHARP: Programs = Programs {
     language: "csharp",
     hello: "class P { static void Main() { System.Console.WriteLine(\"hello, world\"); } }",
     echo: "class P { static void Main() { System.Console.Out.Write(System.Console.In.ReadToEnd()); } }",
@@ -86,7 +87,7 @@ const CSHARP: Programs = Programs {
     output_flood: "class P { static void Main() { var s = new string('y', 1000); for (;;) System.Console.WriteLine(s); } }",
 };
 
-const JAVA: Programs = Programs {
+pub const JAVA: Programs = Programs {
     language: "java",
     hello: "public class Main { public static void main(String[] a) { System.out.println(\"hello, world\"); } }",
     echo: "public class Main { public static void main(String[] a) throws Exception { System.out.write(System.in.readAllBytes()); System.out.flush(); } }",
@@ -102,7 +103,7 @@ const JAVA: Programs = Programs {
     output_flood: "public class Main { public static void main(String[] a) { String s = \"y\".repeat(1000); for (;;) System.out.println(s); } }",
 };
 
-const GO: Programs = Programs {
+pub const GO: Programs = Programs {
     language: "go",
     hello: "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hello, world\") }",
     echo: "package main\nimport (\"io\"; \"os\")\nfunc main() { io.Copy(os.Stdout, os.Stdin) }",
@@ -115,7 +116,7 @@ const GO: Programs = Programs {
     output_flood: "package main\nimport (\"bufio\"; \"os\"; \"strings\")\nfunc main() { w := bufio.NewWriter(os.Stdout); s := strings.Repeat(\"y\", 1000) + \"\\n\"; for { w.WriteString(s) } }",
 };
 
-const RUST: Programs = Programs {
+pub const RUST: Programs = Programs {
     language: "rust",
     hello: "fn main() { println!(\"hello, world\"); }",
     echo: "use std::io::{Read, Write};\nfn main() { let mut b = Vec::new(); std::io::stdin().read_to_end(&mut b).unwrap(); std::io::stdout().write_all(&b).unwrap(); }",
@@ -128,7 +129,7 @@ const RUST: Programs = Programs {
     output_flood: "use std::io::Write;\nfn main() { let out = std::io::stdout(); let mut out = out.lock(); let s = \"y\".repeat(1000); loop { writeln!(out, \"{}\", s).unwrap(); } }",
 };
 
-const TYPESCRIPT: Programs = Programs {
+pub const TYPESCRIPT: Programs = Programs {
     language: "typescript",
     hello: "console.log('hello, world');",
     echo: "process.stdout.write(require('fs').readFileSync(0));",
@@ -141,7 +142,7 @@ const TYPESCRIPT: Programs = Programs {
     output_flood: "const line = 'y'.repeat(1000) + '\\n';\nfor (;;) process.stdout.write(line);",
 };
 
-const RUBY: Programs = Programs {
+pub const RUBY: Programs = Programs {
     language: "ruby",
     hello: "puts 'hello, world'",
     echo: "$stdout.write($stdin.read)",
@@ -154,7 +155,7 @@ const RUBY: Programs = Programs {
     output_flood: "s = 'y' * 1000\nloop { puts s }",
 };
 
-const BASH: Programs = Programs {
+pub const BASH: Programs = Programs {
     language: "bash",
     hello: "echo 'hello, world'",
     echo: "cat",
@@ -171,14 +172,14 @@ fn verdicts(view: &Value) -> Vec<&str> {
     view["tests"].as_array().expect("tests").iter().map(|t| t["verdict"].as_str().expect("verdict")).collect()
 }
 
-fn single(view: &Value) -> &Value {
+pub fn single(view: &Value) -> &Value {
     let tests = view["tests"].as_array().expect("tests");
     assert_eq!(tests.len(), 1, "a plain run has one entry: {view}");
     &tests[0]
 }
 
 /// The facts that tell why a single run got its verdict, short enough to survive a truncated log.
-fn brief(view: &Value) -> String {
+pub fn brief(view: &Value) -> String {
     let t = single(view);
     let stderr: String = t["stderr"].as_str().unwrap_or_default().chars().take(300).collect();
     format!(
@@ -187,26 +188,21 @@ fn brief(view: &Value) -> String {
     )
 }
 
+/// Every language's programs, in catalogue order.
+pub const ALL: [&Programs; 11] =
+    [&PYTHON, &JAVASCRIPT, &CPP, &C, &CSHARP, &JAVA, &GO, &RUST, &TYPESCRIPT, &RUBY, &BASH];
+
 async fn matrix(p: &Programs) {
     let (_dir, server) = fresh();
     let lang = p.language;
 
-    let view = server.run(lang, p.hello, "").await;
-    assert_eq!(view["verdict"], "accepted", "{lang} hello: {view}");
-    assert_eq!(single(&view)["stdout"], "hello, world\n", "{lang} hello: {view}");
+    hello(&server, p).await;
 
     let view = server.run(lang, p.echo, "line one\nline two\n").await;
     assert_eq!(single(&view)["stdout"], "line one\nline two\n", "{lang} echo: {view}");
 
     judged(&server, p).await;
-
-    if let Some((code, message)) = p.compile_error {
-        let view = server.run(lang, code, "").await;
-        assert_eq!(view["verdict"], "compilation_error", "{lang} compile error: {view}");
-        let output = view["compile"]["output"].as_str().expect("compiler output");
-        assert!(output.contains(message), "{lang}: compiler output lacks {message:?}: {output}");
-        assert_ne!(view["compile"]["exit_code"], 0);
-    }
+    compile_error(&server, p).await;
 
     let view = server.run(lang, p.exit_3, "").await;
     assert_eq!(view["verdict"], "runtime_error", "{lang} exit 3: {view}");
@@ -215,7 +211,27 @@ async fn matrix(p: &Programs) {
     limits(&server, p).await;
 }
 
-async fn judged(server: &Server, p: &Programs) {
+pub async fn hello(server: &Server, p: &Programs) {
+    let lang = p.language;
+    let view = server.run(lang, p.hello, "").await;
+    assert_eq!(view["verdict"], "accepted", "{lang} hello: {view}");
+    assert_eq!(single(&view)["stdout"], "hello, world\n", "{lang} hello: {view}");
+}
+
+/// A compiled language's compile error is the job's verdict, with the compiler's message.
+pub async fn compile_error(server: &Server, p: &Programs) {
+    let lang = p.language;
+    if let Some((code, message)) = p.compile_error {
+        let view = server.run(lang, code, "").await;
+        assert_eq!(view["verdict"], "compilation_error", "{lang} compile error: {view}");
+        let output = view["compile"]["output"].as_str().expect("compiler output");
+        assert!(output.contains(message), "{lang}: compiler output lacks {message:?}: {output}");
+        assert_ne!(view["compile"]["exit_code"], 0);
+    }
+}
+
+/// Accepted and wrong answers, visible and hidden tests.
+pub async fn judged(server: &Server, p: &Programs) {
     let lang = p.language;
     let view = server
         .judge(json!({
@@ -246,15 +262,25 @@ async fn judged(server: &Server, p: &Programs) {
     }
 }
 
-async fn limits(server: &Server, p: &Programs) {
-    let lang = p.language;
-    let run_with = |code: &str, limits: Value| json!({"language": lang, "code": code, "limits": limits});
+fn run_with(p: &Programs, code: &str, limits: Value) -> Value {
+    json!({"language": p.language, "code": code, "limits": limits})
+}
 
-    let view = server.judge(run_with(p.busy_loop, json!({"time_ms": 1000, "wall_time_ms": 10000}))).await;
+/// A busy loop is stopped at its CPU limit.
+pub async fn time_limit(server: &Server, p: &Programs) {
+    let lang = p.language;
+    let view = server.judge(run_with(p, p.busy_loop, json!({"time_ms": 1000, "wall_time_ms": 10000}))).await;
     let test = single(&view);
     assert_eq!(view["verdict"], "time_limit_exceeded", "{lang} busy loop: {}", brief(&view));
     assert_eq!(test["limit"], "cpu_time", "{lang} busy loop: {}", brief(&view));
     assert!(test["time_ms"].as_u64().expect("cpu time") >= 1000, "{lang}: {test}");
+}
+
+async fn limits(server: &Server, p: &Programs) {
+    let lang = p.language;
+    let run_with = |code: &str, limits: Value| run_with(p, code, limits);
+
+    time_limit(server, p).await;
 
     let view = server.judge(run_with(p.sleep, json!({"time_ms": 1000, "wall_time_ms": 1500}))).await;
     assert_eq!(view["verdict"], "time_limit_exceeded", "{lang} sleep: {}", brief(&view));

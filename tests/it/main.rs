@@ -3,6 +3,7 @@
 mod cli;
 mod cloud;
 mod contract;
+mod docker;
 mod durability;
 mod harness;
 mod hostile;

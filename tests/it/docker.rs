@@ -1,0 +1,393 @@
+//! The Docker launcher end to end: `gavel serve --launcher docker` runs every job in a fresh
+//! container of its language's runner image (built by infra/scripts/build-images.sh), contains
+//! hostile programs, and leaves no container behind, not even after a crash. Without a daemon or
+//! the images these tests fail, saying what to start or build.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gavel_core::job::JobId;
+use gavel_core::limits::{LimitsInput, ServerLimits};
+use gavel_core::ports::{LaunchError, RunnerTask, TaskLauncher};
+use gavel_core::runner::{Bundle, BundleTest};
+use gavel_local::{DockerTaskLauncher, ImageNames};
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+use crate::languages::{self, ALL, Programs, single};
+
+/// The images the server uses: `GAVEL_IMAGE_PREFIX` and `GAVEL_IMAGE_TAG` reach it as they
+/// reach these tests (and build-images.sh).
+fn images() -> ImageNames {
+    let var = |name, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    ImageNames {
+        prefix: var("GAVEL_IMAGE_PREFIX", gavel_local::DEFAULT_IMAGE_PREFIX),
+        tag: var("GAVEL_IMAGE_TAG", gavel_local::DEFAULT_IMAGE_TAG),
+    }
+}
+
+/// `docker ARGS`: its success and stdout.
+fn docker(args: &[&str]) -> (bool, String) {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run the docker CLI ({err}): apt-get install docker.io"));
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Fails (never skips) unless the daemon answers and the images of `languages` are present.
+fn require(languages: &[&str]) {
+    let (running, _) = docker(&["info", "--format", "{{.ServerVersion}}"]);
+    assert!(running, "the Docker daemon is unreachable: start it (`setsid dockerd >/tmp/dockerd.log 2>&1 &`)");
+    let names = images();
+    let missing: Vec<&str> = languages
+        .iter()
+        .copied()
+        .filter(|id| !docker(&["image", "inspect", "--format", "{{.Id}}", &names.for_language(id)]).0)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "runner images missing: {}; build them with `{} {}`",
+        missing.iter().map(|id| names.for_language(id)).collect::<Vec<_>>().join(", "),
+        gavel_local::BUILD_IMAGES,
+        missing.join(" ")
+    );
+}
+
+fn start(dir: &Path) -> Server {
+    Server::start_with(dir, &["--launcher", "docker"], &[])
+}
+
+/// The label value of a data directory's containers.
+fn server_label(dir: &Path) -> String {
+    let dir = std::fs::canonicalize(dir).expect("canonical data dir");
+    format!("{}={}", gavel_local::SERVER_LABEL, dir.display())
+}
+
+/// Ids of the containers with `label` (`key=value`), running or not.
+fn containers_with(label: &str) -> Vec<String> {
+    let (listed, ids) = docker(&["ps", "--all", "--quiet", "--no-trunc", "--filter", &format!("label={label}")]);
+    assert!(listed, "docker ps failed");
+    ids.lines().map(str::to_owned).collect()
+}
+
+/// Fails unless the server of `dir` has no container left (removal may trail the result).
+async fn none_left(dir: &Path) {
+    let label = server_label(dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = containers_with(&label);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "containers left behind: {left:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A data dir whose containers are force-removed at the end, however the test ends (the
+/// assertions check that nothing was left before this runs).
+struct DataDir {
+    dir: tempfile::TempDir,
+}
+
+impl DataDir {
+    fn new() -> DataDir {
+        DataDir { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        for id in containers_with(&server_label(self.path())) {
+            docker(&["rm", "--force", "--volumes", &id]);
+        }
+    }
+}
+
+/// Hello world, accepted and wrong answers, a compile error and a time limit, each in a container.
+async fn in_containers(p: &Programs) {
+    require(&[p.language]);
+    let dir = DataDir::new();
+    let server = start(dir.path());
+    languages::hello(&server, p).await;
+    languages::judged(&server, p).await;
+    languages::compile_error(&server, p).await;
+    languages::time_limit(&server, p).await;
+    none_left(dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python() {
+    in_containers(&languages::PYTHON).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn javascript() {
+    in_containers(&languages::JAVASCRIPT).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cpp() {
+    in_containers(&languages::CPP).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn c() {
+    in_containers(&languages::C).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csharp() {
+    in_containers(&languages::CSHARP).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn java() {
+    in_containers(&languages::JAVA).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go() {
+    in_containers(&languages::GO).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust() {
+    in_containers(&languages::RUST).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typescript() {
+    in_containers(&languages::TYPESCRIPT).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ruby() {
+    in_containers(&languages::RUBY).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bash() {
+    in_containers(&languages::BASH).await;
+}
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `/languages` lists what the images offer, `/health` the isolation a job's container gets, and
+/// a job's report says the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn languages_and_health_come_from_the_images() {
+    let ids: Vec<&str> = ALL.iter().map(|p| p.language).collect();
+    require(&ids);
+    let dir = DataDir::new();
+    let server = start(dir.path());
+    let (_, listed) = server.get("/languages").await;
+    for lang in listed.as_array().expect("a list") {
+        let id = lang["id"].as_str().expect("id");
+        let (_, label) = docker(&[
+            "image",
+            "inspect",
+            "--format",
+            &format!("{{{{ index .Config.Labels \"{}\" }}}}", gavel_local::TOOLCHAIN_LABEL),
+            &images().for_language(id),
+        ]);
+        assert_eq!(lang["available"], true, "{lang}");
+        assert_eq!(lang["version"], label.as_str(), "the version is the image's toolchain label: {lang}");
+    }
+    let (_, health) = server.get("/health").await;
+    let isolation = &health["isolation"];
+    assert_eq!(isolation["level"], "degraded", "{health}");
+    assert_eq!(isolation["uid_drop"], root(), "{health}");
+    let notes = isolation["notes"].to_string();
+    assert!(notes.contains("Docker container") && notes.contains("no network"), "{health}");
+    let view = server.run("python", "print('x')", "").await;
+    assert_eq!(view["isolation"]["level"], isolation["level"], "{view}");
+    assert_eq!(view["isolation"]["uid_drop"], isolation["uid_drop"], "{view}");
+    assert_eq!(
+        view["isolation"]["notes"].as_array().and_then(|n| n.last()),
+        isolation["notes"].as_array().and_then(|n| n.last())
+    );
+    none_left(dir.path()).await;
+}
+
+/// Without its image a language is unavailable (422 at submission), and /health says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_images_nothing_is_available_and_health_says_why() {
+    require(&[]);
+    let dir = DataDir::new();
+    let server =
+        Server::start_with(dir.path(), &["--launcher", "docker", "--image-prefix", "gavel-no-such-image-"], &[]);
+    let (_, listed) = server.get("/languages").await;
+    assert!(listed.as_array().expect("a list").iter().all(|lang| lang["available"] == false), "{listed}");
+    let (status, answer) = server.post_json("/execute", &json!({"language": "python", "code": "print(1)"})).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("language_unavailable")), "{answer}");
+    let (_, health) = server.get("/health").await;
+    assert!(health["isolation"]["notes"].to_string().contains(gavel_local::BUILD_IMAGES), "{health}");
+}
+
+fn first(view: &Value) -> &str {
+    single(view)["stdout"].as_str().expect("stdout")
+}
+
+/// Fork bomb, memory bomb, output flood, network and neighbour attempts: each contained, a
+/// benign job judged correctly afterwards, and no container left.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_programs_are_contained() {
+    require(&["python"]);
+    let dir = DataDir::new();
+    let server = start(dir.path());
+    let judge = |code: &str, limits: Value| server.judge(json!({"language": "python", "code": code, "limits": limits}));
+
+    let fork_bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass";
+    let view = judge(fork_bomb, json!({"time_ms": 2000, "wall_time_ms": 3000, "processes": 32})).await;
+    assert_ne!(view["verdict"], "accepted", "{view}");
+
+    // Without a cgroup of its own the runner bounds memory with RLIMIT_DATA: the allocation fails.
+    let memory_bomb = "x = []\nwhile True:\n    x.append(bytearray(b'z' * (1 << 26)))";
+    let view = judge(memory_bomb, json!({"memory_mb": 64})).await;
+    let verdict = view["verdict"].as_str().expect("verdict");
+    assert!(matches!(verdict, "memory_limit_exceeded" | "runtime_error"), "{view}");
+    assert!(single(&view)["memory_kb"].as_u64().expect("memory") <= 64 * 1024, "{view}");
+
+    // Shared memory is not data: the engine's limit stops it, and the runner sees the OOM kill.
+    let shared_bomb = "import mmap\nchunk = b'z' * (1 << 20)\nkeep = []\nwhile True:\n\
+                       \x20   m = mmap.mmap(-1, 1 << 24)\n    for i in range(0, 1 << 24, 1 << 20):\n\
+                       \x20       m[i:i + (1 << 20)] = chunk\n    keep.append(m)";
+    let view = judge(shared_bomb, json!({"memory_mb": 64, "time_ms": 10000, "wall_time_ms": 20000})).await;
+    assert_eq!(view["verdict"], "memory_limit_exceeded", "{}", languages::brief(&view));
+
+    let flood = "import os\nwhile True:\n    os.write(1, b'x' * 65536)\n    os.write(2, b'e' * 65536)";
+    let view = judge(flood, json!({"output_kb": 16})).await;
+    assert_eq!(view["verdict"], "output_limit_exceeded", "{view}");
+    assert!(first(&view).len() <= 16 * 1024);
+    assert!(single(&view)["stderr"].as_str().expect("stderr").len() <= 16 * 1024);
+
+    let port = server.base.rsplit(':').next().expect("port");
+    let network = format!(
+        "import socket\nprint('interfaces', [name for _, name in socket.if_nameindex()])\n\
+         for host in ['127.0.0.1', '172.17.0.1', '192.0.2.1']:\n\
+         \x20   try:\n\
+         \x20       socket.create_connection((host, {port}), timeout=2)\n\
+         \x20       print('connected', host)\n\
+         \x20   except OSError as e:\n\
+         \x20       print('blocked', host, type(e).__name__)"
+    );
+    let view = server.run("python", &network, "").await;
+    let out = first(&view);
+    assert!(out.starts_with("interfaces ['lo']\n") && !out.contains("connected"), "{view}");
+
+    // The runner's neighbourhood: the bundle holds every test's input, /job/out is where the
+    // report goes, /proc/1 is the runner.
+    let neighbour = r#"
+import os
+for path in ['/job/bundle.json', '/proc/1/environ', '/proc/1/mem', '/job/out/report.json']:
+    try:
+        with open(path, 'rb') as f:
+            print(path, 'READ', len(f.read(100)))
+    except OSError as e:
+        print(path, 'denied', e.errno)
+try:
+    with open('/job/out/report.json', 'w') as f:
+        f.write('{}')
+    print('wrote the report')
+except OSError as e:
+    print('report denied', e.errno)
+print('uid', os.getuid())
+"#;
+    let view = server.run("python", neighbour, "").await;
+    let out = first(&view);
+    if root() {
+        assert!(!out.contains("READ") && !out.contains("wrote") && !out.contains("uid 0\n"), "{view}");
+    } else {
+        assert!(out.contains("/proc/1/environ denied") && out.contains("/proc/1/mem denied"), "{view}");
+    }
+    assert_eq!(view["verdict"], "accepted", "{view}");
+
+    let view = server.run("python", "print(int(input()) * 2)", "21\n").await;
+    assert_eq!((view["verdict"].as_str(), first(&view)), (Some("accepted"), "42\n"), "{view}");
+    none_left(dir.path()).await;
+}
+
+/// A server killed mid-job leaves its container; the next server on the data dir removes it
+/// before anything else, and runs the job again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_server_reaps_what_a_killed_one_left() {
+    require(&["python"]);
+    let dir = DataDir::new();
+    let server = start(dir.path());
+    let code = "import time\ntime.sleep(60)";
+    let id = server.submit(json!({"language": "python", "code": code, "limits": {"wall_time_ms": 4000}})).await;
+    let job_label = format!("{}={id}", gavel_local::JOB_LABEL);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let orphan = loop {
+        if let Some(container) = containers_with(&job_label).pop() {
+            break container;
+        }
+        assert!(Instant::now() < deadline, "the job's container never appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    server.kill9();
+    assert!(containers_with(&job_label).contains(&orphan), "the container vanished with its server");
+
+    let server = start(dir.path());
+    assert!(!containers_with(&job_label).contains(&orphan), "the orphan {orphan} survived the restart");
+    let view = server.wait(&id, Duration::from_secs(120)).await;
+    assert_eq!(view["verdict"], "time_limit_exceeded", "the job ran again: {view}");
+    none_left(dir.path()).await;
+}
+
+/// The launcher itself: a missing image fails the job naming the command that builds it, and a
+/// runner past its deadline is killed with its container.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_launcher_fails_clearly_and_cleans_up() {
+    require(&["python"]);
+    let dir = DataDir::new();
+    let limits = ServerLimits::default();
+    let bundle = Bundle {
+        job_id: JobId::new(),
+        language: "python".into(),
+        source: "import time\ntime.sleep(60)".into(),
+        limits: limits.resolve(&LimitsInput { wall_time_ms: Some(30_000), ..LimitsInput::default() }).expect("limits"),
+        compile_limits: limits.compile,
+        tests: vec![BundleTest { input: String::new() }],
+        stop_on_first_failure: false,
+    };
+    let bundle_path = dir.path().join("bundle.json");
+    std::fs::write(&bundle_path, serde_json::to_vec(&bundle).expect("json")).expect("write the bundle");
+    let task = |language: &str| RunnerTask {
+        job_id: bundle.job_id.clone(),
+        language: language.to_owned(),
+        bundle_url: format!("file://{}", bundle_path.display()),
+        report_url: format!("file://{}", report_path(dir.path()).display()),
+    };
+
+    let missing = ImageNames { prefix: "gavel-no-such-image-".into(), ..images() };
+    let launcher = DockerTaskLauncher::connect(missing, dir.path(), Duration::from_secs(60)).await.expect("connect");
+    launcher.reap_orphans().await.expect("reap");
+    let err = launcher.launch(&task("python")).await.expect_err("no image");
+    let LaunchError::Fatal(message) = err else { panic!("a missing image is fatal: {err}") };
+    assert!(message.contains("gavel-no-such-image-python") && message.contains(gavel_local::BUILD_IMAGES), "{message}");
+
+    let launcher = DockerTaskLauncher::connect(images(), dir.path(), Duration::from_secs(2)).await.expect("connect");
+    let started = Instant::now();
+    let err = launcher.launch(&task("python")).await.expect_err("deadline");
+    assert!(matches!(err, LaunchError::Fatal(ref m) if m.contains("did not finish")), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(!report_path(dir.path()).exists(), "a killed runner has no report");
+    none_left(dir.path()).await;
+    let runs = std::fs::read_dir(dir.path().join("docker")).expect("the containers' directories").count();
+    assert_eq!(runs, 0, "the job's bind-mount directory is left");
+}
+
+fn report_path(dir: &Path) -> PathBuf {
+    dir.join("report.json")
+}
