@@ -46,6 +46,7 @@ pub struct LauncherArgs {
     /// The Docker launcher runs a language's jobs in the image <prefix><language id>:<tag>.
     #[arg(long, env = "GAVEL_IMAGE_PREFIX", default_value = gavel_local::DEFAULT_IMAGE_PREFIX)]
     pub image_prefix: String,
+    /// The tag of the Docker launcher's images.
     #[arg(long, env = "GAVEL_IMAGE_TAG", default_value = gavel_local::DEFAULT_IMAGE_TAG)]
     pub image_tag: String,
 }
