@@ -1,5 +1,6 @@
-//! Wires the local adapters over one data directory: `gavel.db` (jobs and queue), `blobs/`, and
-//! `lock`, which keeps a second server off the same directory.
+//! Wires the local adapters over one data directory: `gavel.db` (jobs and queue), `blobs/`,
+//! `docker/` (the Docker launcher's per-job mounts), and `lock`, which keeps a second server off
+//! the same directory.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
