@@ -45,7 +45,9 @@ pub const JAVASCRIPT: Programs = Programs {
     busy_loop: "for (;;) {}",
     sleep: "setTimeout(() => {}, 30000)",
     memory_hog: "const blocks = [];\nfor (;;) blocks.push(Buffer.alloc(1 << 24, 1));",
-    output_flood: "const line = 'y'.repeat(1000) + '\\n';\nfor (;;) process.stdout.write(line);",
+    // Node queues what a full pipe refuses until its event loop runs, so a tight write loop grows
+    // the heap rather than the output; the idiomatic flood waits for 'drain'.
+    output_flood: "const line = 'y'.repeat(1000) + '\\n';\n(function pump() { while (process.stdout.write(line)); process.stdout.once('drain', pump); })();",
 };
 
 pub const CPP: Programs = Programs {
@@ -139,7 +141,7 @@ pub const TYPESCRIPT: Programs = Programs {
     busy_loop: "for (;;) {}",
     sleep: "setTimeout(() => {}, 30000);",
     memory_hog: "const blocks: Buffer[] = [];\nfor (;;) blocks.push(Buffer.alloc(1 << 24, 1));",
-    output_flood: "const line = 'y'.repeat(1000) + '\\n';\nfor (;;) process.stdout.write(line);",
+    output_flood: "const line = 'y'.repeat(1000) + '\\n';\n(function pump(): void { while (process.stdout.write(line)); process.stdout.once('drain', pump); })();",
 };
 
 pub const RUBY: Programs = Programs {

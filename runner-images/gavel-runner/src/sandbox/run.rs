@@ -474,13 +474,7 @@ impl Facts {
             return Some(c);
         }
         if self.wall_killed {
-            // A run stalled at its memory limit spends the wall clock in reclaim, not on the CPU:
-            // memory is the cause, the clock only the symptom.
-            return Some(match (self.cpu_over, self.peak_at_limit) {
-                (true, _) => LimitHit::CpuTime,
-                (false, true) => LimitHit::Memory,
-                (false, false) => LimitHit::WallTime,
-            });
+            return Some(if self.cpu_over { LimitHit::CpuTime } else { LimitHit::WallTime });
         }
         if self.oom_kills > 0 && self.exit_code != Some(0) {
             return Some(LimitHit::Memory);

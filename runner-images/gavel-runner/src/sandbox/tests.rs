@@ -475,13 +475,6 @@ fn limit_inference() {
     );
     assert_eq!(
         f(|x| {
-            x.wall_killed = true;
-            x.peak_at_limit = true;
-        }),
-        Some(LimitHit::Memory)
-    );
-    assert_eq!(
-        f(|x| {
             x.oom_kills = 1;
             x.exit_code = Some(1);
         }),
