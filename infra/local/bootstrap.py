@@ -6,8 +6,12 @@
 Idempotent: what exists is left as it is. Creates the jobs bucket (lifecycle on jobs/), the jobs
 queue and its dead-letter queue (redrive after 3 receives), the jobs table (on-demand, hash key
 job_id, TTL on expires_at) and, where the emulator has ECS (moto; not LocalStack's free edition),
-the cluster and one runner task definition per language. Prints the environment the functions
-need (the same values as infra/local/env.json, with this endpoint).
+the cluster, one runner task definition per language and a network for the tasks (a VPC with one
+subnet and a security group, as infra/network.yaml makes; RunTask in moto needs real ones). Prints
+the environment the functions need (the same values as infra/local/env.json, with this endpoint).
+
+    --env-vars-out FILE   also writes a `sam local --env-vars` file: infra/local/env.json (or
+                          --env-vars-in) with the emulator's own subnet and security group ids
 
 LocalStack runs it by itself when ready (infra/local/localstack-ready.py, mounted by compose.yaml).
 Needs only boto3 (in the repo's .venv/sam, which infra/scripts/check-template.sh creates).
@@ -29,7 +33,13 @@ DEFAULTS = {
     "cluster": "gavel-local",
     "family_prefix": "gavel-local-runner-",
 }
-LANGUAGES = ["python", "javascript", "cpp", "c", "csharp"]
+# The catalogue of functions/gavel-core/src/language.rs; template.yaml has one task definition each.
+LANGUAGES = ["python", "javascript", "cpp", "c", "csharp", "java", "go", "rust", "typescript", "ruby", "bash"]
+# The runner tasks' network (template.yaml takes it as parameters; infra/network.yaml makes it).
+VPC_NAME = "gavel-local"
+VPC_CIDR = "10.42.0.0/16"
+SUBNET_CIDR = "10.42.1.0/24"
+SECURITY_GROUP = "gavel-local-runner-tasks"
 # The dispatch function's timeout is 60 s; SQS visibility is 6x that, as in template.yaml.
 VISIBILITY_TIMEOUT = "360"
 MAX_RECEIVE_COUNT = 3
@@ -52,6 +62,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--family-prefix", default=os.environ.get("GAVEL_TASK_FAMILY_PREFIX") or DEFAULTS["family_prefix"]
     )
     parser.add_argument("--image-prefix", default="gavel-runner-", help="runner image = prefix + language + :local")
+    parser.add_argument(
+        "--env-vars-in",
+        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "env.json"),
+        help="the sam local --env-vars file to start from (default: infra/local/env.json)",
+    )
+    parser.add_argument(
+        "--env-vars-out",
+        help="write --env-vars-in here with this emulator's subnet and security group (for sam local)",
+    )
     return parser.parse_args(argv)
 
 
@@ -143,8 +162,42 @@ def make_table(args: argparse.Namespace) -> None:
         )
 
 
-def make_ecs(args: argparse.Namespace) -> str | None:
-    """The cluster and task definitions, where the emulator has ECS; None where it has not."""
+def make_network(args: argparse.Namespace) -> tuple[str, str]:
+    """The runner tasks' subnet and security group (found by name, else created)."""
+    ec2 = client("ec2", args)
+    named = [{"Name": "tag:Name", "Values": [VPC_NAME]}]
+    vpcs = ec2.describe_vpcs(Filters=named)["Vpcs"]
+    if vpcs:
+        vpc_id = vpcs[0]["VpcId"]
+    else:
+        vpc_id = ec2.create_vpc(
+            CidrBlock=VPC_CIDR,
+            TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": VPC_NAME}]}],
+        )["Vpc"]["VpcId"]
+    # As infra/network.yaml (interface endpoints with private DNS need both); moto's RunTask
+    # also fails without DNS hostnames (it names the task's network interface).
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    subnets = ec2.describe_subnets(Filters=in_vpc)["Subnets"]
+    if subnets:
+        subnet_id = subnets[0]["SubnetId"]
+    else:
+        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=SUBNET_CIDR)["Subnet"]["SubnetId"]
+    groups = ec2.describe_security_groups(Filters=in_vpc + [{"Name": "group-name", "Values": [SECURITY_GROUP]}])
+    if groups["SecurityGroups"]:
+        group_id = groups["SecurityGroups"][0]["GroupId"]
+    else:
+        group_id = ec2.create_security_group(
+            GroupName=SECURITY_GROUP, Description="Gavel runner tasks (local)", VpcId=vpc_id
+        )["GroupId"]
+    print(f"network {vpc_id}: subnet {subnet_id}, security group {group_id}")
+    return subnet_id, group_id
+
+
+def make_ecs(args: argparse.Namespace) -> tuple[str, str, str] | None:
+    """The cluster, task definitions and the tasks' network where the emulator has ECS (cluster ARN,
+    subnet, security group); None where it has not."""
     ecs = client("ecs", args)
     try:
         cluster_arn = ecs.create_cluster(clusterName=args.cluster)["cluster"]["clusterArn"]
@@ -165,13 +218,33 @@ def make_ecs(args: argparse.Namespace) -> str | None:
                     "name": "runner",
                     "image": f"{args.image_prefix}{language}:local",
                     "essential": True,
+                    # template.yaml sizes the task only; moto's RunTask needs the container's own.
+                    "memory": 2048,
                     "readonlyRootFilesystem": True,
                     "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/tmp", "readOnly": False}],
                 }
             ],
         )
     print(f"ecs cluster {cluster_arn}: task families {args.family_prefix}{{{','.join(LANGUAGES)}}}")
-    return cluster_arn
+    subnet, group = make_network(args)
+    return cluster_arn, subnet, group
+
+
+def write_env_vars(args: argparse.Namespace, subnet: str | None, group: str | None) -> None:
+    """--env-vars-in with this emulator's network ids, for `sam local --env-vars`."""
+    with open(args.env_vars_in, encoding="utf-8") as f:
+        env_vars = json.load(f)
+    if subnet and group:
+        for section in env_vars.values():
+            if "GAVEL_SUBNETS" in section:
+                section["GAVEL_SUBNETS"] = subnet
+            if "GAVEL_SECURITY_GROUPS" in section:
+                section["GAVEL_SECURITY_GROUPS"] = group
+    os.makedirs(os.path.dirname(os.path.abspath(args.env_vars_out)), exist_ok=True)
+    with open(args.env_vars_out, "w", encoding="utf-8") as f:
+        json.dump(env_vars, f, indent=2)
+        f.write("\n")
+    print(f"sam local env vars: {args.env_vars_out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     make_bucket(args)
     queue_url, _ = make_queues(args)
     make_table(args)
-    cluster = make_ecs(args)
+    ecs = make_ecs(args)
+    cluster, subnet, group = ecs if ecs else (None, None, None)
     env = {
         "AWS_ENDPOINT_URL": args.endpoint_url,
         "AWS_REGION": args.region,
@@ -190,9 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         "GAVEL_CLUSTER": cluster or args.cluster,
         "GAVEL_TASK_FAMILY_PREFIX": args.family_prefix,
     }
+    if subnet and group:
+        env["GAVEL_SUBNETS"] = subnet
+        env["GAVEL_SECURITY_GROUPS"] = group
     print("environment for the functions on this host:")
     for name, value in env.items():
         print(f"  {name}={value}")
+    if args.env_vars_out:
+        write_env_vars(args, subnet, group)
     return 0
 
 

@@ -7,6 +7,8 @@
 #                                           # binaries under target/sam/build, checked to be ELF x86-64
 #   infra/scripts/check-template.sh all     # both (what scripts/test-all runs)
 #   infra/scripts/check-template.sh tools   # only install the tools
+#   infra/scripts/check-template.sh fresh   # build only if target/sam/build is missing or older
+#                                           # than the sources (what infra/scripts/sam-local.sh runs)
 #
 # The tools go into the repo's virtualenv $REPO/.venv/sam (created if absent), pinned below:
 # cfn-lint, aws-sam-cli, cargo-lambda and ziglang (cargo-lambda links with zig). Building needs
@@ -39,7 +41,7 @@ die() {
 step() { echo "check-template: $*"; }
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -125,6 +127,22 @@ build() {
   step "build: OK in $((SECONDS - started)) s"
 }
 
+# True when target/sam/build has the three binaries and its template is newer than every source
+# that goes into them (the template, the workspace manifests, the function crates).
+build_is_fresh() {
+  local function stale
+  [ -f "$BUILD_DIR/template.yaml" ] || return 1
+  for function in "${FUNCTIONS[@]}"; do
+    [ -x "$BUILD_DIR/$function/bootstrap" ] || return 1
+  done
+  stale="$(find "$REPO/template.yaml" "$REPO/Cargo.toml" "$REPO/Cargo.lock" "$REPO/functions" \
+    -type f -newer "$BUILD_DIR/template.yaml" -print -quit)"
+  if [ -n "$stale" ]; then
+    step "${stale#"$REPO"/} is newer than ${BUILD_DIR#"$REPO"/}"
+    return 1
+  fi
+}
+
 # "ELF64 x86-64 executable" from the ELF header itself (no dependency on file(1)).
 elf_description() {
   "$VENV/bin/python" - "$1" <<'PY'
@@ -156,6 +174,14 @@ case "${1:-}" in
     install_tools
     lint
     build
+    ;;
+  fresh)
+    install_tools
+    if build_is_fresh; then
+      step "${BUILD_DIR#"$REPO"/} is up to date"
+    else
+      build
+    fi
     ;;
   *) usage ;;
 esac
