@@ -4,7 +4,10 @@
 For each language, the same hello/echo program (reads a line, prints "hello, <line>"):
 
   bare         compiled once on the host, then the catalogue's run command fork+exec'd directly
-               with the test's input on stdin: the baseline cost of one test run;
+               (by bash, timed with $EPOCHREALTIME) with the test's input on stdin: the baseline
+               cost of one test run;
+  bare-image   the same inside one container of the language's image (its toolchain may be
+               another version than the host's), when a docker part runs;
   process      `gavel serve` (process launcher): POST /execute → completed (long poll), for a
                1-test and a 10-test job; per test = (T10 − T1) / 9;
   docker       the same through `gavel serve --launcher docker` (one container per job);
@@ -13,7 +16,7 @@ For each language, the same hello/echo program (reads a line, prints "hello, <li
                test with `docker exec`, then `docker rm -f`; per test = median(docker exec run),
                end-to-end from `docker run` to the end of `docker rm`.
 
-Overhead per test = per test − bare. The compile and run commands are the catalogue's own, read
+Overhead per test = per test − bare (and − bare-image for the docker parts). The compile and run commands are the catalogue's own, read
 from functions/gavel-core/src/language.rs (GET /languages does not show them). Run from anywhere
 after `cargo build --release --workspace --bins` (and, for the docker parts,
 infra/scripts/build-images.sh):
@@ -154,7 +157,25 @@ def summary(samples):
 
 
 # ---------------------------------------------------------------------------------------------
-# Bare: the host toolchain, no sandbox.
+# Bare: no sandbox, the host's toolchain or the image's.
+
+# Runs "$@" RUNS + 1 times with INPUT on stdin, each run timed with bash's microsecond clock
+# (no fork for the clock) and its times on stderr; stdout is the last run's output. The first
+# run warms the page cache and is not counted. The same loop on the host and in a container.
+BARE_LOOP = ('printf "%s" "$INPUT" > in; for ((i = 0; i <= RUNS; i++)); do start=$EPOCHREALTIME; '
+             '"$@" < in > out 2> err || { cat err >&2; exit 1; }; end=$EPOCHREALTIME; '
+             'echo "took $start $end" >&2; done; cat out')
+
+
+def bare_timings(code, out, err, case, runs, where):
+    if code != 0 or not same_output(out, case["expected_output"]):
+        raise BenchError(f"bare run {where} failed ({code}): {out[:200]!r} {err.strip()[-300:]}")
+    took = re.findall(r"^took (\d+)[.,](\d{6}) (\d+)[.,](\d{6})$", err, re.M)
+    micros = [(int(e) - int(s)) * 1_000_000 + int(eu) - int(su) for s, su, e, eu in took]
+    if len(micros) != runs + 1:
+        raise BenchError(f"bare runs {where}: expected {runs + 1} timings, got {err[-300:]!r}")
+    return [m / 1000 for m in micros[1:]]
+
 
 def bare(lang, toolchain_path, runs):
     work = tempfile.mkdtemp(prefix="gavel-bench-bare-")
@@ -171,20 +192,11 @@ def bare(lang, toolchain_path, runs):
             if done.returncode != 0:
                 raise BenchError(f"bare compile failed ({done.returncode}): "
                                  f"{(done.stdout + done.stderr).decode(errors='replace')[-500:]}")
-        samples = []
-        cases = tests(TESTS)
-        for i in range(runs + 1):  # the first run warms the page cache and is not counted
-            case = cases[i % len(cases)]
-            started = time.perf_counter()
-            done = subprocess.run(lang["run"], cwd=work, env=env, input=case["input"].encode(),
-                                  capture_output=True, timeout=60)
-            elapsed = (time.perf_counter() - started) * 1000
-            out = done.stdout.decode(errors="replace")
-            if done.returncode != 0 or not same_output(out, case["expected_output"]):
-                raise BenchError(f"bare run failed ({done.returncode}): {out[:200]!r} "
-                                 f"{done.stderr.decode(errors='replace')[-300:]}")
-            if i:
-                samples.append(elapsed)
+        case = tests(1)[0]
+        done = subprocess.run(["bash", "-c", BARE_LOOP, "bash", *lang["run"]], cwd=work, capture_output=True,
+                              env={**env, "INPUT": case["input"], "RUNS": str(runs)}, timeout=600)
+        samples = bare_timings(done.returncode, done.stdout.decode(errors="replace"),
+                               done.stderr.decode(errors="replace"), case, runs, "on the host")
         return {"per_test": summary(samples), "compile_ms": compile_ms}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -196,12 +208,11 @@ def bare(lang, toolchain_path, runs):
 class Server:
     """`gavel serve` on a free loopback port with a data dir of its own."""
 
-    def __init__(self, gavel, launcher):
+    def __init__(self, gavel, launcher, options):
         self.data_dir = tempfile.mkdtemp(prefix=f"gavel-bench-{launcher}-")
         self.log_path = os.path.join(self.data_dir, "serve.log")
         argv = [gavel, "serve", "--addr", "127.0.0.1:0", "--data-dir", os.path.join(self.data_dir, "data")]
-        if launcher != "process":
-            argv += ["--launcher", launcher]
+        argv += options
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, text=True)
         lines = queue.Queue()
@@ -298,30 +309,45 @@ def docker(*args, stdin=None, timeout=300):
     return done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
 
 
-def docker_exec_job(lang, image, cases):
-    """One job: (docker run → docker rm ms, [docker exec run ms per test], compile ms)."""
+def start_container(lang, image):
+    """A container of the image kept alive, with the source in /tmp/w; the env flags for exec."""
     env = ["-e", "HOME=/tmp/w", "-e", "LANG=C.UTF-8"]
     for name, value in lang["env"].items():
         env += ["-e", f"{name}={value}"]
-    started = time.perf_counter()
     code, out, err = docker("run", "-d", "--network", "none", "--tmpfs", "/tmp:exec",
                             "--entrypoint", "sleep", image, "infinity")
     if code != 0:
         raise BenchError(f"docker run {image} failed: {err.strip()[-300:]}")
     container = out.strip()
+    code, out, err = docker("exec", "-i", container, "sh", "-c",
+                            f"mkdir -p /tmp/w && cat > /tmp/w/{lang['source_file']}",
+                            stdin=HELLO[lang["id"]].encode())
+    if code != 0:
+        remove_container(container)
+        raise BenchError(f"copying the source into {image} failed: {err.strip()[-300:]}")
+    return container, env
+
+
+def remove_container(container):
+    code, _, err = docker("rm", "-f", "-v", container)
+    if code != 0:
+        raise BenchError(f"docker rm -f {container} failed: {err.strip()[-300:]}")
+
+
+def compile_in(lang, image, container, env):
+    started = time.perf_counter()
+    code, out, err = docker("exec", "-w", "/tmp/w", *env, container, *lang["compile"])
+    if code != 0:
+        raise BenchError(f"compile in {image} failed ({code}): {(out + err).strip()[-500:]}")
+    return (time.perf_counter() - started) * 1000
+
+
+def docker_exec_job(lang, image, cases):
+    """One job: (docker run → docker rm ms, [docker exec run ms per test], compile ms)."""
+    started = time.perf_counter()
+    container, env = start_container(lang, image)
     try:
-        code, out, err = docker("exec", "-i", container, "sh", "-c",
-                                f"mkdir -p /tmp/w && cat > /tmp/w/{lang['source_file']}",
-                                stdin=HELLO[lang["id"]].encode())
-        if code != 0:
-            raise BenchError(f"copying the source into {image} failed: {err.strip()[-300:]}")
-        compile_ms = None
-        if lang["compile"]:
-            compile_started = time.perf_counter()
-            code, out, err = docker("exec", "-w", "/tmp/w", *env, container, *lang["compile"])
-            compile_ms = (time.perf_counter() - compile_started) * 1000
-            if code != 0:
-                raise BenchError(f"compile in {image} failed ({code}): {(out + err).strip()[-500:]}")
+        compile_ms = compile_in(lang, image, container, env) if lang["compile"] else None
         runs = []
         for case in cases:
             run_started = time.perf_counter()
@@ -330,11 +356,25 @@ def docker_exec_job(lang, image, cases):
             runs.append((time.perf_counter() - run_started) * 1000)
             if code != 0 or not same_output(out, case["expected_output"]):
                 raise BenchError(f"run in {image} failed ({code}): {out[:200]!r} {err.strip()[-300:]}")
-    finally:
-        code, _, err = docker("rm", "-f", container)
-    if code != 0:
-        raise BenchError(f"docker rm -f {container} failed: {err.strip()[-300:]}")
+    except BaseException:
+        remove_container(container)
+        raise
+    remove_container(container)
     return (time.perf_counter() - started) * 1000, runs, compile_ms
+
+
+def image_bare(lang, image, runs):
+    """The bare baseline with the image's toolchain: BARE_LOOP in one container (one `docker exec`)."""
+    case = tests(1)[0]
+    container, env = start_container(lang, image)
+    try:
+        compile_ms = compile_in(lang, image, container, env) if lang["compile"] else None
+        code, out, err = docker("exec", "-w", "/tmp/w", *env, "-e", f"INPUT={case['input']}", "-e", f"RUNS={runs}",
+                                container, "bash", "-c", BARE_LOOP, "bash", *lang["run"], timeout=600)
+        timings = bare_timings(code, out, err, case, runs, f"in {image}")
+    finally:
+        remove_container(container)
+    return {"per_test": summary(timings), "compile_ms": compile_ms}
 
 
 def docker_exec(lang, image, jobs):
@@ -363,9 +403,24 @@ def gavel_binary(path):
     return missing
 
 
-def docker_launcher_missing(gavel):
+def serve_help(gavel):
     done = subprocess.run([gavel, "serve", "--help"], capture_output=True, text=True, timeout=60)
-    text = done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def server_options(gavel, launcher, image):
+    """Explicit flags, so that GAVEL_* variables of the caller's shell change nothing."""
+    if "--launcher" not in serve_help(gavel):
+        return []  # a build from before the docker launcher: the process launcher only
+    options = ["--launcher", launcher]
+    if launcher == "docker":
+        prefix, tag = re.fullmatch(r"(.*)\{id\}:([^:/]+)", image).groups()
+        options += ["--image-prefix", prefix, "--image-tag", tag]
+    return options
+
+
+def docker_launcher_missing(gavel):
+    text = serve_help(gavel)
     if "--launcher" not in text:
         return [f"`{gavel} serve --launcher docker`: this build of gavel has no --launcher option "
                 f"(the docker launcher is not there yet; rebuild once it is)"]
@@ -422,34 +477,33 @@ def fmt(value, width=7):
 
 
 def table(results, order, launchers, out):
-    head = (f"{'language':<11} {'via':<12} {'1-test job':>15} {'10-test job':>15} "
-            f"{'per test':>15} {'overhead':>8} {'in-box wall':>15}")
-    sub = (f"{'':<11} {'':<12} {'med':>7} {'p90':>7} {'med':>7} {'p90':>7} {'med':>7} {'p90':>7} "
-           f"{'/test':>8} {'med':>7} {'p90':>7}")
-    sub = sub.replace(f"{'med':>7} {'p90':>7} {'/test':>8}", f"{'med':>7} {'p90/±':>7} {'/test':>8}")
-    print(head, file=out)
-    print(sub, file=out)
+    print(f"{'language':<11} {'via':<11} {'1-test job':>15} {'10-test job':>15} {'per test':>15} "
+          f"{'overhead/test':>15} {'in-box wall':>15}", file=out)
+    print(f"{'':<11} {'':<11} {'med':>7} {'p90':>7} {'med':>7} {'p90':>7} {'med':>7} {'p90/±':>7} "
+          f"{'vs bare':>7} {'vs img':>7} {'med':>7} {'p90':>7}", file=out)
     for lang_id in order:
         cells = results[lang_id]
-        base = cells.get("bare")
-        bare_ms = base["per_test"]["median"] if isinstance(base, dict) else None
-        for via in ("bare", *launchers):
+        baseline = lambda part: cells[part]["per_test"]["median"] if isinstance(cells.get(part), dict) else None
+        host, image = baseline("bare"), baseline("bare-image")
+        for via in ("bare", "bare-image", *launchers):
             cell = cells.get(via)
-            if not isinstance(cell, dict):
-                print(f"{lang_id:<11} {via:<12} {cell or 'not run'}", file=out)
+            if via == "bare-image" and cell is None:
                 continue
-            if via == "bare":
-                per, per90, j1, j10, box = cell["per_test"]["median"], cell["per_test"]["p90"], {}, {}, {}
+            if not isinstance(cell, dict):
+                print(f"{lang_id:<11} {via:<11} {cell or 'not run'}", file=out)
+                continue
+            j1, j10, box = cell.get("job_1", {}), cell.get("job_10", {}), cell.get("box_wall_ms", {})
+            if via in ("bare", "bare-image"):
+                per, per90 = cell["per_test"]["median"], cell["per_test"]["p90"]
             elif via == "docker-exec":
                 per, per90 = cell["exec_run"]["median"], cell["exec_run"]["p90"]
-                j1, j10, box = cell["job_1"], cell["job_10"], {}
             else:
-                per, j1, j10, box = cell["per_test_ms"], cell["job_1"], cell["job_10"], cell["box_wall_ms"]
-                per90 = f"±{cell['per_test_se_ms']:.1f}"
-            overhead = per - bare_ms if via != "bare" and bare_ms is not None else None
-            print(f"{lang_id:<11} {via:<12} {fmt(j1.get('median'))} {fmt(j1.get('p90'))} "
+                per, per90 = cell["per_test_ms"], f"±{cell['per_test_se_ms']:.1f}"
+            vs_host = per - host if via not in ("bare", "bare-image") and host is not None else None
+            vs_image = per - image if via in ("docker", "docker-exec") and image is not None else None
+            print(f"{lang_id:<11} {via:<11} {fmt(j1.get('median'))} {fmt(j1.get('p90'))} "
                   f"{fmt(j10.get('median'))} {fmt(j10.get('p90'))} {fmt(per)} {fmt(per90)} "
-                  f"{fmt(overhead, 8)} {fmt(box.get('median'))} {fmt(box.get('p90'))}", file=out)
+                  f"{fmt(vs_host)} {fmt(vs_image)} {fmt(box.get('median'))} {fmt(box.get('p90'))}", file=out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,7 +517,8 @@ def main():
     parser.add_argument("--jobs", type=int, default=5, help="jobs per size (1 and 10 tests) per launcher (5)")
     parser.add_argument("--bare-runs", type=int, default=20, help="bare runs per language (20)")
     parser.add_argument("--gavel", default=os.path.join(REPO, "target", "release", "gavel"))
-    parser.add_argument("--image", default="gavel-{id}:latest", help="runner image per language (gavel-{id}:latest)")
+    parser.add_argument("--image", default="gavel-{id}:latest",
+                        help="runner image per language, PREFIX{id}:TAG (gavel-{id}:latest)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure and sample as JSON ('-': stdout, "
                                                        "the table then goes to stderr)")
     parser.add_argument("--skip-missing", action="store_true",
@@ -485,6 +540,8 @@ def main():
     if unknown:
         sys.exit(f"unknown launcher(s) {', '.join(unknown)}; choose from {', '.join(LAUNCHERS)}")
     gavel = os.path.abspath(args.gavel)
+    if not re.fullmatch(r"(.*)\{id\}:([^:/]+)", args.image):
+        sys.exit(f"--image must look like PREFIX{{id}}:TAG (the docker launcher's naming), not {args.image}")
     table_out = sys.stderr if args.json == "-" else sys.stdout
 
     # Everything missing, per part, before anything runs.
@@ -502,16 +559,18 @@ def main():
         reasons = docker_launcher_missing(gavel)
         if reasons:
             missing[("*", "docker")] = reasons
+    images = {}  # language -> whether its image is there, when a docker part was asked for
     if "docker" in launchers or "docker-exec" in launchers:
         daemon = docker_daemon_missing()
+        if not daemon:
+            images = {lang_id: not image_missing(args.image.format(id=lang_id)) for lang_id in order}
         for launcher in ("docker", "docker-exec"):
             if launcher in launchers:
                 if daemon:
                     missing.setdefault(("*", launcher), []).extend(daemon)
                 else:
                     for lang_id in order:
-                        image = args.image.format(id=lang_id)
-                        if image_missing(image):
+                        if not images[lang_id]:
                             missing[(lang_id, launcher)] = [f"image {args.image} (build it: infra/scripts/build-images.sh)"]
     if missing:
         print("missing:", file=sys.stderr)
@@ -549,6 +608,7 @@ def main():
             cli.append((time.perf_counter() - started) * 1000)
         docker_cli_ms = percentile(cli, 50)
 
+    load_before = os.getloadavg()
     results = {lang_id: {} for lang_id in order}
     errors = []
     started_all = time.perf_counter()
@@ -567,6 +627,11 @@ def main():
 
     for lang_id in order:
         attempt(lang_id, "bare", lambda: bare(languages[lang_id], toolchain_path, args.bare_runs))
+    # The baseline of the image's toolchain, for the parts that run the images.
+    for lang_id in order:
+        if images.get(lang_id):
+            attempt(lang_id, "bare-image",
+                    lambda: image_bare(languages[lang_id], args.image.format(id=lang_id), args.bare_runs))
 
     servers = {}
     for launcher in launchers:
@@ -576,19 +641,24 @@ def main():
                     attempt(lang_id, launcher, None)
                 continue
             try:
-                server = Server(gavel, launcher)
+                server = Server(gavel, launcher, server_options(gavel, launcher, args.image))
             except (BenchError, OSError, urllib.error.URLError) as err:
                 errors.append(f"{launcher}: the server did not start: {err}")
                 for lang_id in order:
                     results[lang_id][launcher] = "error: the server did not start"
                 continue
-            servers[launcher] = {"isolation": server.health.get("isolation"), "version": server.health.get("version")}
+            servers[launcher] = {"isolation": server.health.get("isolation"), "version": server.health.get("version"),
+                                 "job_isolation": {}}
             try:
                 for lang_id in order:
                     if not server.languages.get(lang_id, {}).get("available"):
                         results[lang_id][launcher] = "unavailable on this server (GET /languages)"
                         continue
                     attempt(lang_id, launcher, lambda: through_server(server, lang_id, args.jobs))
+                    cell = results[lang_id][launcher]
+                    if isinstance(cell, dict) and isinstance(cell.get("isolation"), dict):
+                        level = cell["isolation"].get("level")
+                        servers[launcher]["job_isolation"].setdefault(level, []).append(lang_id)
             finally:
                 server.stop()
         else:
@@ -601,22 +671,26 @@ def main():
     print(f"# gavel launchers: {info['cores']} cores ({info['usable_cores']} usable, {info['cpu']}), "
           f"cgroup {info['cgroup']}, Linux {info['kernel']} {info['arch']}"
           + (f", docker {docker_version}" if docker_version else ""), file=table_out)
+    print(f"# load average (1 min) {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after", file=table_out)
     for launcher, server in servers.items():
         isolation = server["isolation"] or {}
         level = isolation.get("level", isolation) if isinstance(isolation, dict) else isolation
+        jobs = "; ".join(f"{lvl} ({', '.join(ids) if len(ids) < len(order) else 'all'})"
+                         for lvl, ids in server["job_isolation"].items()) or "-"
         print(f"# gavel serve {('--launcher ' + launcher) if launcher != 'process' else '(process launcher)'}: "
-              f"isolation {level}, gavel {server['version']}", file=table_out)
-    print(f"# bare: median of {args.bare_runs} runs after a warm-up; jobs: {args.jobs} of 1 test and "
-          f"{args.jobs} of {TESTS} tests per launcher after a warm-up; all in ms, nearest-rank median/p90",
+              f"GET /health isolation {level}, jobs' isolation {jobs}, gavel {server['version']}", file=table_out)
+    print(f"# bare: the host's toolchain, bare-image: the image's (all runs in one container); both {args.bare_runs} "
+          f"runs after a warm-up, fork+exec'd by bash, timed by $EPOCHREALTIME", file=table_out)
+    print(f"# jobs: {args.jobs} of 1 test and {args.jobs} of {TESTS} tests per launcher after a warm-up", file=table_out)
+    print(f"# all in ms, nearest-rank median and p90. 1-/10-test job: POST → completed (process, docker); "
+          f"docker run → docker rm -f (docker-exec)", file=table_out)
+    print(f"# per test: the bare run; (T10 − T1)/9 of the medians (process, docker), ± its standard error "
+          f"1.25·√((s²(T1) + s²(T10))/n)/9;", file=table_out)
+    print(f"#   the `docker exec` of the run command (docker-exec)"
+          + (f", of which the docker CLI's own start is {docker_cli_ms:.1f} ms" if docker_cli_ms else ""),
           file=table_out)
-    print(f"# 1-/10-test job: POST → completed (process, docker); docker run → docker rm -f (docker-exec)",
-          file=table_out)
-    print(f"# per test: bare run; (T10 − T1)/9 of the medians (process, docker); docker exec of the run "
-          f"command (docker-exec)", file=table_out)
-    print(f"# ±: the standard error of (T10 − T1)/9, 1.25·√((s²(T1) + s²(T10))/n)/9; a compile's jitter "
-          f"lands in it", file=table_out)
-    print(f"# overhead/test = per test − bare; in-box wall = the runner's wall_time_ms of each test"
-          + (f"; the docker CLI alone starts in {docker_cli_ms:.1f} ms" if docker_cli_ms else ""), file=table_out)
+    print(f"# overhead/test = per test − bare (vs bare), − bare-image (vs img); in-box wall = the runner's "
+          f"wall_time_ms of each test", file=table_out)
     print(file=table_out)
     table(results, order, launchers, table_out)
     print(f"\n# {total_s:.0f} s in all", file=table_out)
@@ -626,7 +700,7 @@ def main():
             print(f"  {error}", file=table_out)
 
     if args.json:
-        document = {"machine": info, "docker": docker_version, "docker_cli_ms": docker_cli_ms,
+        document = {"machine": info, "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "docker": docker_version, "docker_cli_ms": docker_cli_ms,
                     "servers": servers, "bare_runs": args.bare_runs, "jobs": args.jobs, "tests": TESTS,
                     "results": results, "errors": errors, "seconds": total_s}
         if args.json == "-":
