@@ -396,11 +396,10 @@ def docker_exec(lang, image, jobs):
 # ---------------------------------------------------------------------------------------------
 # What is there.
 
-def gavel_binary(path):
-    runner = os.path.join(os.path.dirname(path), "gavel-runner")
-    missing = [f"{p} (build it: cargo build --release --workspace --bins)" for p in (path, runner)
-               if not os.access(p, os.X_OK)]
-    return missing
+def gavel_binaries(path, launcher):
+    """The server binary, and for the process launcher the runner next to it."""
+    needed = [path] + ([os.path.join(os.path.dirname(path), "gavel-runner")] if launcher == "process" else [])
+    return [f"{p} (build it: cargo build --release --workspace --bins)" for p in needed if not os.access(p, os.X_OK)]
 
 
 def serve_help(gavel):
@@ -550,11 +549,10 @@ def main():
         reasons = host_toolchain_missing(languages[lang_id], toolchain_path)
         if reasons:
             missing[(lang_id, "bare")] = reasons
-    if any(l in SERVER_LAUNCHERS for l in launchers):
-        reasons = gavel_binary(gavel)
-        for launcher in SERVER_LAUNCHERS:
-            if launcher in launchers and reasons:
-                missing[("*", launcher)] = list(reasons)
+    for launcher in SERVER_LAUNCHERS:
+        reasons = gavel_binaries(gavel, launcher) if launcher in launchers else []
+        if reasons:
+            missing[("*", launcher)] = reasons
     if "docker" in launchers and ("*", "docker") not in missing:
         reasons = docker_launcher_missing(gavel)
         if reasons:
@@ -636,7 +634,7 @@ def main():
     servers = {}
     for launcher in launchers:
         if launcher in SERVER_LAUNCHERS:
-            if ("*", launcher) in missing:
+            if ("*", launcher) in missing or all((l, launcher) in missing for l in order):
                 for lang_id in order:
                     attempt(lang_id, launcher, None)
                 continue
@@ -651,7 +649,9 @@ def main():
                                  "job_isolation": {}}
             try:
                 for lang_id in order:
-                    if not server.languages.get(lang_id, {}).get("available"):
+                    if (lang_id, launcher) in missing:
+                        attempt(lang_id, launcher, None)
+                    elif not server.languages.get(lang_id, {}).get("available"):
                         results[lang_id][launcher] = "unavailable on this server (GET /languages)"
                         continue
                     attempt(lang_id, launcher, lambda: through_server(server, lang_id, args.jobs))
