@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--family-prefix", default=os.environ.get("GAVEL_TASK_FAMILY_PREFIX") or DEFAULTS["family_prefix"]
     )
-    parser.add_argument("--image-prefix", default="gavel-runner-", help="runner image = prefix + language + :local")
+    parser.add_argument("--image-prefix", default="gavel-", help="runner image = prefix + language + :latest (as build-images.sh names them)")
     parser.add_argument(
         "--env-vars-in",
         default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "env.json"),
@@ -216,7 +216,7 @@ def make_ecs(args: argparse.Namespace) -> tuple[str, str, str] | None:
             containerDefinitions=[
                 {
                     "name": "runner",
-                    "image": f"{args.image_prefix}{language}:local",
+                    "image": f"{args.image_prefix}{language}:latest",
                     "essential": True,
                     # template.yaml sizes the task only; moto's RunTask needs the container's own.
                     "memory": 2048,

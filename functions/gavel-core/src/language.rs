@@ -95,7 +95,9 @@ const CATALOGUE: &[Language] = &[
         source_file: "Main.java",
         compile: Some(&["javac", "-encoding", "UTF-8", "-d", ".", "Main.java"]),
         // The serial collector: fewer threads (they count as processes) and less memory.
-        run: &["java", "-XX:+UseSerialGC", "-cp", ".", "Main"],
+        // A small initial heap: the JVM's default (1/64 of the host's RAM) is committed at start
+        // and would exceed a memory limit enforced by RLIMIT_DATA (containers, Fargate).
+        run: &["java", "-XX:+UseSerialGC", "-Xms16m", "-cp", ".", "Main"],
         version: &["javac", "-version"],
         env: &[],
         toolchain_paths: &["/etc/java-17-openjdk"],
