@@ -215,22 +215,30 @@ class Server:
         argv += options
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        try:
+            self.base = self.wait_for_address(argv)
+            self.health = self.get("/health")
+            self.languages = {lang["id"]: lang for lang in self.get("/languages")}
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_for_address(self, argv):
+        """The address from the line `gavel serve` prints once it listens."""
         lines = queue.Queue()
         threading.Thread(target=lambda: [lines.put(l) for l in self.process.stdout], daemon=True).start()
         deadline = time.monotonic() + 120
-        self.base = None
-        while self.base is None:
+        while True:
             try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+                line = lines.get(timeout=0.2)
             except queue.Empty:
-                self.stop()
-                raise BenchError(f"`{' '.join(argv)}` did not say where it listens within 120 s; "
-                                 f"log:\n{self.log_tail()}")
+                if self.process.poll() is None and time.monotonic() < deadline:
+                    continue
+                why = "within 120 s" if self.process.poll() is None else f"(it exited: {self.process.poll()})"
+                raise BenchError(f"`{' '.join(argv)}` did not say where it listens {why}; log:\n{self.log_tail()}")
             found = re.search(r"gavel listening on (\S+)", line)
             if found:
-                self.base = found.group(1).rstrip("/")
-        self.health = self.get("/health")
-        self.languages = {lang["id"]: lang for lang in self.get("/languages")}
+                return found.group(1).rstrip("/")
 
     def log_tail(self):
         try:
@@ -277,7 +285,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
