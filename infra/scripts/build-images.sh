@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the runner images, one per catalogue language (functions/gavel-core/src/language.rs), from
-# runner-images/<id>/Dockerfile, and checks each: its labels, that the catalogue's version command
+# runner-images/<id>/Dockerfile on the shared runner layer of runner-images/base (user, gavel-runner,
+# /tmp; tagged PREFIXbase:TAG), and checks each: its labels, that the catalogue's version command
 # prints the toolchain label, and that gavel-runner starts in it. With --push, pushes them to ECR in
 # the account and region of the current AWS credentials and prints the `sam deploy` overrides.
 #
@@ -145,30 +146,45 @@ first_line() {
   sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -m1 -v '^$' || true
 }
 
+# build IMAGE CONTEXT LOG [BUILD-ARG...]: docker build, its output in LOG (or streamed with
+# GAVEL_VERBOSE=1); on failure the log's end is shown.
+build() {
+  local image="$1" context="$2" log="$3"
+  shift 3
+  local cmd=(docker build "${no_cache[@]}" "${arch_args[@]}" --build-arg "BASE=$BASE" "$@" -t "$image" "$context")
+  if [ "${GAVEL_VERBOSE:-0}" = 1 ]; then
+    echo >&2
+    "${cmd[@]}" 2>&1 | tee "$log" >&2
+  elif ! "${cmd[@]}" >"$log" 2>&1; then
+    echo "FAILED" >&2
+    tail -n 30 "$log" | sed 's/^/    /' >&2
+    echo "    (full log: $log)" >&2
+    return 1
+  fi
+}
+
+# The shared runner layer (user, gavel-runner, /tmp) every language image starts from.
+runner_base="${PREFIX}base:${TAG}"
+mkdir -p "$contexts/base"
+cp -R "$REPO/runner-images/base/." "$contexts/base/"
+cp "$RUNNER" "$contexts/base/gavel-runner"
+printf 'building %-28s ' "$runner_base" >&2
+build "$runner_base" "$contexts/base" "$STAGE/logs/base.log" || die "the runner layer $runner_base did not build"
+echo "done" >&2
+
 declare -A seconds=()
 failed=()
 for id in "${languages[@]}"; do
   image="${PREFIX}${id}:${TAG}"
   context="$contexts/$id"
-  log="$STAGE/logs/$id.log"
   mkdir -p "$context"
   cp -R "$REPO/runner-images/$id/." "$context/"
-  cp "$RUNNER" "$context/gavel-runner"
   cp "$build_ca" "$context/build-ca.pem"
 
   printf 'building %-28s ' "$image" >&2
   started=$SECONDS
-  build=(docker build "${no_cache[@]}" "${arch_args[@]}" --build-arg "BASE=$BASE" -t "$image" "$context")
-  if [ "${GAVEL_VERBOSE:-0}" = 1 ]; then
-    echo >&2
-    "${build[@]}" 2>&1 | tee "$log" >&2 || { failed+=("$id (build)"); continue; }
-  elif ! "${build[@]}" >"$log" 2>&1; then
-    echo "FAILED" >&2
-    tail -n 30 "$log" | sed 's/^/    /' >&2
-    echo "    (full log: $log)" >&2
-    failed+=("$id (build)")
-    continue
-  fi
+  build "$image" "$context" "$STAGE/logs/$id.log" --build-arg "RUNNER_BASE=$runner_base" ||
+    { failed+=("$id (build)"); continue; }
   seconds[$id]=$((SECONDS - started))
   echo "${seconds[$id]} s" >&2
 
