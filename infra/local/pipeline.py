@@ -34,6 +34,8 @@ import sys
 import urllib.parse
 from datetime import datetime, timezone
 
+from bootstrap import client  # the same emulator client (this script's directory is on sys.path)
+
 EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
 # gavel_core::language::TOOLCHAIN_PATH: where the runner's sandbox finds the toolchains.
 TOOLCHAIN_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -46,18 +48,6 @@ def fixture(name: str) -> dict:
 def write(path: str, document: dict) -> None:
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(path).write_text(json.dumps(document, indent=2) + "\n")
-
-
-def client(service: str, args: argparse.Namespace):
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=args.endpoint_url,
-        region_name=args.region,
-        aws_access_key_id=os.environ.get("GAVEL_LOCAL_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("GAVEL_LOCAL_SECRET_ACCESS_KEY", "test"),
-    )
 
 
 def die(message: str) -> None:
