@@ -70,18 +70,13 @@ fn without_stage(mut request: lambda_http::Request) -> lambda_http::Request {
 /// On AWS the boundary is the task: each job gets its own Fargate microVM. Inside it the runner
 /// still applies the strongest sandbox the task allows, and each report says which.
 pub fn fargate_isolation() -> Isolation {
-    Isolation {
-        level: IsolationLevel::Vm,
-        namespaces: Vec::new(),
-        cgroup: None,
-        seccomp: false,
-        uid_drop: false,
-        pivot_root: false,
-        notes: vec![
+    Isolation::boundary(
+        IsolationLevel::Vm,
+        vec![
             "one Fargate task (a microVM) per job, with no task role: the program holds no AWS credentials".into(),
             "egress limited by the network stack; each job's report gives the sandbox level inside its task".into(),
         ],
-    }
+    )
 }
 
 #[cfg(test)]

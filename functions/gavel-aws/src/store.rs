@@ -434,15 +434,7 @@ mod tests {
             compile: Some(CompileResult { output: "warning: x".repeat(10_000), exit_code: Some(0), time_ms: 5 }),
             tests,
             summary: Summary { passed: total, total },
-            isolation: Isolation {
-                level: IsolationLevel::Vm,
-                namespaces: Vec::new(),
-                cgroup: None,
-                seccomp: false,
-                uid_drop: false,
-                pivot_root: false,
-                notes: Vec::new(),
-            },
+            isolation: Isolation::boundary(IsolationLevel::Vm, Vec::new()),
         }
     }
 

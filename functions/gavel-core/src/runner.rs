@@ -84,6 +84,22 @@ pub struct Isolation {
     pub notes: Vec<String>,
 }
 
+impl Isolation {
+    /// Isolation that claims no sandbox mechanism (no namespace, cgroup, seccomp, uid drop or
+    /// pivot_root): only a boundary outside the runner, or nothing known about one.
+    pub fn boundary(level: IsolationLevel, notes: Vec<String>) -> Isolation {
+        Isolation {
+            level,
+            namespaces: Vec::new(),
+            cgroup: None,
+            seccomp: false,
+            uid_drop: false,
+            pivot_root: false,
+            notes,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IsolationLevel {

@@ -253,15 +253,7 @@ impl DockerTaskLauncher {
 
     /// What /health says when no runner could be asked.
     fn unknown_isolation(&self, why: String) -> Isolation {
-        self.containers.isolation(Isolation {
-            level: IsolationLevel::Degraded,
-            namespaces: Vec::new(),
-            cgroup: None,
-            seccomp: false,
-            uid_drop: false,
-            pivot_root: false,
-            notes: vec![why],
-        })
+        self.containers.isolation(Isolation::boundary(IsolationLevel::Degraded, vec![why]))
     }
 
     async fn create(&self, image: &str, body: ContainerCreateBody) -> Result<Container, LaunchError> {

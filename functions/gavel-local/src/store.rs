@@ -223,15 +223,7 @@ mod tests {
             compile: None,
             tests: Vec::new(),
             summary: Summary { passed: 0, total: 0 },
-            isolation: Isolation {
-                level: IsolationLevel::Degraded,
-                namespaces: Vec::new(),
-                cgroup: None,
-                seccomp: false,
-                uid_drop: false,
-                pivot_root: false,
-                notes: vec!["test".into()],
-            },
+            isolation: Isolation::boundary(IsolationLevel::Degraded, vec!["test".into()]),
         }
     }
 
