@@ -1,0 +1,131 @@
+//! The program's side of the fork: stdio, rlimits, credentials, seccomp, then `execve`.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use libc::{c_char, c_int};
+
+use super::sys::*;
+use super::wire::{self, Request};
+use super::{Plan, Rlimit, stage};
+
+/// In the program before execve: the pipe on which an exec failure is reported (close-on-exec).
+const ERR_FD: c_int = 3;
+
+/// The program's side of the fork: set up and execve, or report why not on `errw`.
+pub(super) fn exec_program(
+    plan: &Plan,
+    req: &Request,
+    fds: &[c_int; wire::REQUEST_FDS],
+    errw: c_int,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+    path_buf: &mut [u8],
+) -> ! {
+    // SAFETY: descriptor juggling on fds we own; errw and fds are all >= 4 (0-3 are taken in
+    // the zygote), so no dup2 clobbers a source still needed.
+    unsafe {
+        if libc::dup3(errw, ERR_FD, libc::O_CLOEXEC) < 0 {
+            exit(127);
+        }
+        for (target, &fd) in fds.iter().take(3).enumerate() {
+            if libc::dup2(fd, target as c_int) < 0 {
+                fail(stage::DUP, errno());
+            }
+        }
+        close_from(ERR_FD + 1);
+        // Own process group: in degraded mode init kills the group first.
+        libc::setsid();
+        // Undo what the runner and init set: ignored or blocked signals survive execve.
+        reset_signals();
+        libc::umask(0o022);
+    }
+    // The zygote lowered its OOM score; the program must be the OOM killer's choice.
+    let _ = write_file(c"/proc/self/oom_score_adj", b"0");
+    let cpu_soft = req.cpu_ms.div_ceil(1000) + 1;
+    let cpu = Rlimit { resource: libc::RLIMIT_CPU, soft: cpu_soft, hard: cpu_soft + 1 };
+    for lim in plan.rlimits.iter().chain(std::iter::once(&cpu)) {
+        // Without a cgroup RLIMIT_DATA bounds memory: this run's limit, not the job's largest
+        // (a compile step's).
+        let cap = if lim.resource == libc::RLIMIT_DATA { req.memory_bytes } else { u64::MAX };
+        let rl = libc::rlimit { rlim_cur: lim.soft.min(cap), rlim_max: lim.hard.min(cap) };
+        // SAFETY: rl is a valid rlimit.
+        if unsafe { libc::setrlimit(lim.resource, &rl) } != 0 {
+            fail(stage::RLIMIT, errno());
+        }
+    }
+    // SAFETY: box_dir is NUL-terminated.
+    if unsafe { libc::chdir(plan.box_dir.as_ptr()) } != 0 {
+        fail(stage::CHDIR, errno());
+    }
+    if let Some((uid, gid)) = plan.creds {
+        // Raw syscalls: glibc's wrappers would try to sync the ids across threads the host
+        // had at fork time, which do not exist here.
+        // SAFETY: credential syscalls with plain integer arguments.
+        unsafe {
+            if libc::syscall(libc::SYS_setgroups, 0usize, ptr::null::<libc::gid_t>()) != 0
+                || libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
+                || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
+            {
+                fail(stage::CREDENTIALS, errno());
+            }
+        }
+    }
+    // SAFETY: plain prctls. PDEATHSIG is reset by the credential change, so it comes after.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            fail(stage::SECCOMP, errno());
+        }
+    }
+    for f in &plan.filters {
+        if let Err(e) = seccompiler::apply_filter(f) {
+            let code = match e {
+                seccompiler::Error::Prctl(io) | seccompiler::Error::Seccomp(io) => {
+                    io.raw_os_error().unwrap_or(libc::EINVAL)
+                }
+                _ => libc::EINVAL,
+            };
+            fail(stage::SECCOMP, code);
+        }
+    }
+    let Some(&argv0) = argv.first() else { fail(stage::EXEC, libc::EINVAL) };
+    // SAFETY: argv and envp are null-terminated arrays of pointers into the request buffer.
+    let name = unsafe { CStr::from_ptr(argv0) }.to_bytes();
+    if name.contains(&b'/') {
+        // SAFETY: as above.
+        unsafe { libc::execve(argv0, argv.as_ptr(), envp.as_ptr()) };
+        fail(stage::EXEC, errno());
+    }
+    let mut seen_eacces = false;
+    for dir in req.path.split(|&b| b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let total = dir.len() + 1 + name.len() + 1;
+        let Some(dst) = path_buf.get_mut(..total) else {
+            continue;
+        };
+        let (d, rest) = dst.split_at_mut(dir.len());
+        d.copy_from_slice(dir);
+        let (slash, rest) = rest.split_at_mut(1);
+        slash[0] = b'/';
+        let (n, nul) = rest.split_at_mut(name.len());
+        n.copy_from_slice(name);
+        nul[0] = 0;
+        // SAFETY: path_buf now holds a NUL-terminated path.
+        unsafe { libc::execve(path_buf.as_ptr().cast(), argv.as_ptr(), envp.as_ptr()) };
+        match errno() {
+            libc::EACCES => seen_eacces = true,
+            libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG => {}
+            e => fail(stage::EXEC, e),
+        }
+    }
+    fail(stage::EXEC, if seen_eacces { libc::EACCES } else { libc::ENOENT })
+}
+
+/// Reports a failed program setup to init (through the close-on-exec pipe) and exits.
+fn fail(stage: i64, e: c_int) -> ! {
+    let msg = [stage as c_int, e];
+    // SAFETY: writing 8 bytes from a local array to our error pipe.
+    unsafe { libc::write(ERR_FD, msg.as_ptr().cast(), 8) };
+    exit(127)
+}
