@@ -9,10 +9,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::Utc;
+use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
 use gavel_core::job::RETENTION;
 use gavel_core::language::{self, LanguageStatus};
 use gavel_core::ports::{BlobStore, JobStore, keys};
-use gavel_core::runner::{Isolation, IsolationLevel, Report, StepReport};
+use gavel_core::runner::{Output, Report, StepReport};
 use gavel_core::{JobId, JobRecord, ServerLimits, usecases};
 use gavel_http::{AppState, REQUEST_ID};
 use gavel_local::{FsBlobStore, SqliteJobQueue, SqliteJobStore};
@@ -28,15 +29,7 @@ struct Api {
 }
 
 fn isolation() -> Isolation {
-    Isolation {
-        level: IsolationLevel::Degraded,
-        namespaces: vec![],
-        cgroup: None,
-        seccomp: false,
-        uid_drop: false,
-        pivot_root: false,
-        notes: vec!["http_api tests: nothing runs".into()],
-    }
+    Isolation::boundary(IsolationLevel::Insecure, vec!["http_api tests: nothing runs".into()])
 }
 
 /// Every catalogue language is available but C#, so both answers can be seen.
@@ -63,6 +56,7 @@ fn api_with(capacity: u64, max_wait: Duration) -> Api {
         limits: Arc::new(ServerLimits::default()),
         languages: languages().into(),
         isolation: isolation(),
+        policy: IsolationPolicy::Insecure,
         version: "9.9.9-test".into(),
         // No signal: these tests hold the polling path (the end-to-end ones run the signalled one).
         job_finished: None,
@@ -307,7 +301,11 @@ fn assert_no_secret(text: &str) {
 async fn complete_with_outputs(api: &Api, job_id: &str, outputs: [&str; 2]) {
     let id: JobId = job_id.parse().expect("a job id");
     api.store.mark_running(&id, Utc::now()).await.expect("marked running");
-    let step = |stdout: &str| StepReport { exit_code: Some(0), stdout: stdout.into(), ..StepReport::default() };
+    let step = |stdout: &str| StepReport {
+        exit_code: Some(0),
+        stdout: Output::encode(stdout.as_bytes()),
+        ..StepReport::default()
+    };
     let report = Report {
         job_id: id.clone(),
         isolation: isolation(),

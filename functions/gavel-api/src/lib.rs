@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gavel_core::ServerLimits;
+use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
 use gavel_core::language::{self, LanguageStatus};
 use gavel_core::ports::{BlobStore, JobQueue, JobStore};
-use gavel_core::runner::{Isolation, IsolationLevel};
 use gavel_http::AppState;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
@@ -35,6 +35,8 @@ pub fn app(ports: Ports) -> App {
             .map(|language| LanguageStatus { language, available: true, version: None })
             .collect(),
         isolation: fargate_isolation(),
+        // Each task definition runs its runner under this policy (GAVEL_ISOLATION).
+        policy: IsolationPolicy::Container,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         // Nothing tells this process that a job ended: long polls re-read the table.
         job_finished: None,
@@ -68,10 +70,11 @@ fn without_stage(mut request: lambda_http::Request) -> lambda_http::Request {
 }
 
 /// On AWS the boundary is the task: each job gets its own Fargate microVM. Inside it the runner
-/// still applies the strongest sandbox the task allows, and each report says which.
+/// refuses to run a program without the `container` level (a uid of its own, private files, a
+/// fresh tmp dir per test, seccomp), and each report says what ran.
 pub fn fargate_isolation() -> Isolation {
     Isolation::boundary(
-        IsolationLevel::Vm,
+        IsolationLevel::Container,
         vec![
             "one Fargate task (a microVM) per job, with no task role: the program holds no AWS credentials".into(),
             "egress limited by the network stack; each job's report gives the sandbox level inside its task".into(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use gavel_core::ports::{BlobStore, Unavailable};
+use gavel_core::ports::{BlobError, BlobStore, Unavailable};
 
 use crate::{chain, describe};
 
@@ -62,18 +62,43 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Unavailable> {
-        let object = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+    async fn get(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, BlobError> {
+        let mut object = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(object) => object,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
-            Err(err) => return Err(Unavailable::new(SERVICE, format!("GetObject {key}: {}", describe(&err)))),
+            Err(err) => {
+                return Err(Unavailable::new(SERVICE, format!("GetObject {key}: {}", describe(&err))).into());
+            }
         };
-        let body = object
+        let too_large = || BlobError::TooLarge { key: key.to_owned(), limit };
+        if object.content_length().is_some_and(|length| u64::try_from(length).unwrap_or(u64::MAX) > limit) {
+            return Err(too_large());
+        }
+        // The length is the object's own word; the bytes are counted as they come, too.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = object
             .body
-            .collect()
+            .try_next()
             .await
-            .map_err(|err| Unavailable::new(SERVICE, format!("GetObject {key}: reading the body: {err}")))?;
-        Ok(Some(body.into_bytes().to_vec()))
+            .map_err(|err| Unavailable::new(SERVICE, format!("GetObject {key}: reading the body: {err}")))?
+        {
+            if bytes.len() as u64 + chunk.len() as u64 > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), Unavailable> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|err| Unavailable::new(SERVICE, format!("DeleteObject {key}: {}", describe(&err))))?;
+        Ok(())
     }
 
     async fn read_url(&self, key: &str) -> Result<String, Unavailable> {

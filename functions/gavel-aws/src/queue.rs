@@ -39,12 +39,15 @@ const DEPTH_ATTRIBUTES: [QueueAttributeName; 3] = [
 
 #[async_trait]
 impl JobQueue for SqsJobQueue {
-    async fn enqueue(&self, message: &JobMessage) -> Result<(), QueueError> {
-        if let Some(capacity) = self.capacity
-            && self.depth().await? >= capacity
-        {
-            return Err(QueueError::Full { capacity });
+    async fn check_room(&self) -> Result<(), QueueError> {
+        match self.capacity {
+            Some(capacity) if self.depth().await? >= capacity => Err(QueueError::Full { capacity }),
+            _ => Ok(()),
         }
+    }
+
+    async fn enqueue(&self, message: &JobMessage) -> Result<(), QueueError> {
+        self.check_room().await?;
         let body = serde_json::to_string(message)
             .map_err(|err| Unavailable::new(SERVICE, format!("cannot encode the message: {err}")))?;
         let sent = self

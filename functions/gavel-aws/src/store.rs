@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Outcome, Transition};
 use gavel_core::ports::{JobStore, Unavailable};
+use gavel_core::runner::Encoding;
 use tracing::warn;
 
 use crate::{chain, describe};
@@ -356,14 +357,31 @@ const CUT_MARK: &str = "\n[cut to fit the result store]";
 
 fn cut_texts(result: &mut JobResult, cap: usize) {
     for test in &mut result.tests {
-        let mut cut = cut(&mut test.stdout, cap) | cut(&mut test.stderr, cap);
+        let mut cut = cut_output(&mut test.stdout, test.stdout_encoding, cap)
+            | cut_output(&mut test.stderr, test.stderr_encoding, cap);
         for echo in [&mut test.input, &mut test.expected_output].into_iter().flatten() {
             cut |= cut_marked(echo, cap);
         }
         test.truncated |= cut;
     }
     if let Some(compile) = &mut result.compile {
-        cut_marked(&mut compile.output, cap);
+        match compile.output_encoding {
+            Encoding::Utf8 => {
+                cut_marked(&mut compile.output, cap);
+            }
+            // Cut whole base64 quanta (4 characters for 3 bytes), so what is left still decodes.
+            Encoding::Base64 => {
+                cut(&mut compile.output, cap / 4 * 4);
+            }
+        }
+    }
+}
+
+/// Cuts a program's output, whole base64 quanta when it is base64, so that it still decodes.
+fn cut_output(text: &mut String, encoding: Encoding, cap: usize) -> bool {
+    match encoding {
+        Encoding::Utf8 => cut(text, cap),
+        Encoding::Base64 => cut(text, cap / 4 * 4),
     }
 }
 
@@ -402,8 +420,8 @@ fn truncate_error(mut error: String) -> String {
 #[cfg(test)]
 mod tests {
     use chrono::{SubsecRound, TimeDelta};
+    use gavel_core::isolation::{Isolation, IsolationLevel};
     use gavel_core::job::{CompileResult, Summary, TestResult};
-    use gavel_core::runner::{Isolation, IsolationLevel};
     use gavel_core::verdict::Verdict;
 
     use super::*;
@@ -418,7 +436,9 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             stdout: output.to_owned(),
+            stdout_encoding: Encoding::Utf8,
             stderr: String::new(),
+            stderr_encoding: Encoding::Utf8,
             truncated: false,
             limit: None,
             hidden: false,
@@ -431,10 +451,15 @@ mod tests {
         let total = tests.len();
         JobResult {
             verdict: Verdict::Accepted,
-            compile: Some(CompileResult { output: "warning: x".repeat(10_000), exit_code: Some(0), time_ms: 5 }),
+            compile: Some(CompileResult {
+                output: "warning: x".repeat(10_000),
+                output_encoding: Encoding::Utf8,
+                exit_code: Some(0),
+                time_ms: 5,
+            }),
             tests,
             summary: Summary { passed: total, total },
-            isolation: Isolation::boundary(IsolationLevel::Vm, Vec::new()),
+            isolation: Isolation::boundary(IsolationLevel::Container, Vec::new()),
         }
     }
 

@@ -5,7 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{Isolation, LimitHit};
+use crate::isolation::Isolation;
+use crate::runner::{Encoding, LimitHit};
 use crate::verdict::Verdict;
 
 /// How long a job and its result are kept.
@@ -181,6 +182,7 @@ pub struct JobResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompileResult {
     pub output: String,
+    pub output_encoding: Encoding,
     pub exit_code: Option<i32>,
     pub time_ms: u64,
 }
@@ -195,7 +197,9 @@ pub struct TestResult {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub stdout: String,
+    pub stdout_encoding: Encoding,
     pub stderr: String,
+    pub stderr_encoding: Encoding,
     pub truncated: bool,
     pub limit: Option<LimitHit>,
     pub hidden: bool,

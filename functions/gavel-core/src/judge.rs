@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::checker::Checker;
 use crate::job::{CompileResult, JobResult, Outcome, Summary, TestResult};
 use crate::request::{Submission, TestCase};
-use crate::runner::{Bundle, BundleTest, LimitHit, Report, StepReport};
+use crate::runner::{Bundle, BundleTest, LimitHit, Output, Report, StepReport};
 use crate::verdict::{self, Verdict};
 
 /// What the trusted side keeps to judge a job: the tests with their expected outputs.
@@ -14,6 +14,20 @@ pub struct JudgeSpec {
     pub checker: Checker,
     pub tests: Vec<TestCase>,
     pub stop_on_first_failure: bool,
+    /// The largest report the runner can write for this job ([`report_limit`]); a larger one is
+    /// not read.
+    pub report_limit_bytes: u64,
+}
+
+/// The most a runner's report for `bundle` can take: every output at the job's budget (and the
+/// compile step at its own caps) stored at the worst rate (base64: 4/3, padded), plus each
+/// step's numbers and the isolation notes.
+pub fn report_limit(bundle: &Bundle) -> u64 {
+    const FIXED: u64 = 64 * 1024;
+    const PER_STEP: u64 = 1024;
+    let steps = bundle.tests.len() as u64 + 1;
+    let raw = bundle.output_budget_bytes + 2 * bundle.compile_limits.output_kb * 1024;
+    FIXED + steps * (PER_STEP + 2 * 4) + raw.div_ceil(3) * 4
 }
 
 /// Splits a submission into what the runner may see and what only the judge sees.
@@ -30,11 +44,13 @@ pub fn split(
         compile_limits,
         tests: submission.tests.iter().map(|t| BundleTest { input: t.input.clone() }).collect(),
         stop_on_first_failure: submission.stop_on_first_failure,
+        output_budget_bytes: submission.output_budget_bytes,
     };
     let spec = JudgeSpec {
         checker: submission.checker,
         tests: submission.tests,
         stop_on_first_failure: submission.stop_on_first_failure,
+        report_limit_bytes: report_limit(&bundle),
     };
     (bundle, spec)
 }
@@ -45,10 +61,14 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
         return Outcome::Failed(format!("runner error: {error}"));
     }
     let total = spec.tests.len();
-    let compile = report.compile.as_ref().map(|step| CompileResult {
-        output: join_output(step),
-        exit_code: step.exit_code,
-        time_ms: step.cpu_time_ms,
+    let compile = report.compile.as_ref().map(|step| {
+        let output = join_output(step);
+        CompileResult {
+            output: output.text,
+            output_encoding: output.encoding,
+            exit_code: step.exit_code,
+            time_ms: step.cpu_time_ms,
+        }
     });
     if report.compile.as_ref().is_some_and(|step| !step.succeeded()) {
         return Outcome::Completed(Box::new(JobResult {
@@ -92,9 +112,11 @@ fn step_verdict(checker: Checker, case: &TestCase, step: &StepReport) -> Verdict
         Some(LimitHit::Memory) => Verdict::MemoryLimitExceeded,
         Some(LimitHit::Output) => Verdict::OutputLimitExceeded,
         None if !step.succeeded() => Verdict::RuntimeError,
-        None => match &case.expected_output {
-            Some(expected) if !checker.accepts(expected, &step.stdout) => Verdict::WrongAnswer,
-            _ => Verdict::Accepted,
+        // Output that is not UTF-8 can never match an expected output, which is text.
+        None => match (&case.expected_output, step.stdout.as_str()) {
+            (None, _) => Verdict::Accepted,
+            (Some(expected), Some(actual)) if checker.accepts(expected, &actual) => Verdict::Accepted,
+            (Some(_), _) => Verdict::WrongAnswer,
         },
     }
 }
@@ -102,7 +124,8 @@ fn step_verdict(checker: Checker, case: &TestCase, step: &StepReport) -> Verdict
 fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> TestResult {
     let step = step.unwrap_or_default();
     // Hidden tests echo nothing that could leak the test data, output included.
-    let (stdout, stderr) = if case.hidden { (String::new(), String::new()) } else { (step.stdout, step.stderr) };
+    let (stdout, stderr) =
+        if case.hidden { (Output::default(), Output::default()) } else { (step.stdout, step.stderr) };
     TestResult {
         name: case.name.clone(),
         verdict,
@@ -111,8 +134,10 @@ fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> T
         memory_kb: step.memory_kb,
         exit_code: step.exit_code,
         signal: step.signal,
-        stdout,
-        stderr,
+        stdout: stdout.text,
+        stdout_encoding: stdout.encoding,
+        stderr: stderr.text,
+        stderr_encoding: stderr.encoding,
         truncated: step.stdout_truncated || step.stderr_truncated,
         limit: step.limit,
         hidden: case.hidden,
@@ -121,30 +146,26 @@ fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> T
     }
 }
 
-fn join_output(step: &StepReport) -> String {
+fn join_output(step: &StepReport) -> Output {
     match (step.stdout.is_empty(), step.stderr.is_empty()) {
         (_, true) => step.stdout.clone(),
         (true, false) => step.stderr.clone(),
-        (false, false) => format!("{}{}", step.stdout, step.stderr),
+        (false, false) => step.stdout.concat(&step.stderr),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isolation::{Isolation, IsolationLevel};
     use crate::job::JobId;
-    use crate::runner::{Isolation, IsolationLevel};
 
     fn isolation() -> Isolation {
-        Isolation {
-            level: IsolationLevel::Full,
-            namespaces: vec![],
-            cgroup: None,
-            seccomp: true,
-            uid_drop: true,
-            pivot_root: true,
-            notes: vec![],
-        }
+        Isolation::boundary(IsolationLevel::Full, vec![])
+    }
+
+    fn spec(checker: Checker, tests: Vec<TestCase>, stop_on_first_failure: bool) -> JudgeSpec {
+        JudgeSpec { checker, tests, stop_on_first_failure, report_limit_bytes: 1 << 20 }
     }
 
     fn case(input: &str, expected: Option<&str>, hidden: bool) -> TestCase {
@@ -152,7 +173,7 @@ mod tests {
     }
 
     fn ran(stdout: &str) -> StepReport {
-        StepReport { exit_code: Some(0), stdout: stdout.into(), ..StepReport::default() }
+        StepReport { exit_code: Some(0), stdout: Output::encode(stdout.as_bytes()), ..StepReport::default() }
     }
 
     fn report(compile: Option<StepReport>, tests: Vec<StepReport>) -> Report {
@@ -168,15 +189,11 @@ mod tests {
 
     #[test]
     fn judges_each_test_and_hides_hidden_ones() {
-        let spec = JudgeSpec {
-            checker: Checker::Lines,
-            tests: vec![
-                case("1 2\n", Some("3\n"), false),
-                case("5 7\n", Some("12\n"), true),
-                case("0 0\n", Some("0"), false),
-            ],
-            stop_on_first_failure: false,
-        };
+        let spec = spec(
+            Checker::Lines,
+            vec![case("1 2\n", Some("3\n"), false), case("5 7\n", Some("12\n"), true), case("0 0\n", Some("0"), false)],
+            false,
+        );
         let result = completed(judge(&spec, report(None, vec![ran("3\n"), ran("13\n"), ran("0\n")])));
         let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
         assert_eq!(verdicts, [Verdict::Accepted, Verdict::WrongAnswer, Verdict::Accepted]);
@@ -189,11 +206,7 @@ mod tests {
 
     #[test]
     fn limits_and_crashes_become_verdicts() {
-        let spec = JudgeSpec {
-            checker: Checker::Exact,
-            tests: (0..4).map(|_| case("", Some(""), false)).collect(),
-            stop_on_first_failure: false,
-        };
+        let spec = spec(Checker::Exact, (0..4).map(|_| case("", Some(""), false)).collect(), false);
         let steps = vec![
             StepReport { limit: Some(LimitHit::WallTime), ..ran("") },
             StepReport { limit: Some(LimitHit::Memory), signal: Some(9), exit_code: None, ..ran("") },
@@ -214,12 +227,9 @@ mod tests {
 
     #[test]
     fn compile_failure_is_a_compilation_error() {
-        let spec = JudgeSpec {
-            checker: Checker::Lines,
-            tests: vec![case("", Some("1"), false)],
-            stop_on_first_failure: false,
-        };
-        let compile = StepReport { exit_code: Some(1), stderr: "main.cpp:1: error".into(), ..StepReport::default() };
+        let spec = spec(Checker::Lines, vec![case("", Some("1"), false)], false);
+        let compile =
+            StepReport { exit_code: Some(1), stderr: Output::text("main.cpp:1: error"), ..StepReport::default() };
         let result = completed(judge(&spec, report(Some(compile), vec![])));
         assert_eq!(result.verdict, Verdict::CompilationError);
         assert_eq!(result.compile.map(|c| c.output), Some("main.cpp:1: error".to_owned()));
@@ -228,11 +238,11 @@ mod tests {
 
     #[test]
     fn stop_on_first_failure_skips_the_rest() {
-        let spec = JudgeSpec {
-            checker: Checker::Lines,
-            tests: vec![case("", Some("1"), false), case("", Some("2"), false), case("", Some("3"), false)],
-            stop_on_first_failure: true,
-        };
+        let spec = spec(
+            Checker::Lines,
+            vec![case("", Some("1"), false), case("", Some("2"), false), case("", Some("3"), false)],
+            true,
+        );
         let result = completed(judge(&spec, report(None, vec![ran("x"), ran("2")])));
         let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
         assert_eq!(verdicts, [Verdict::WrongAnswer, Verdict::Skipped, Verdict::Skipped]);
@@ -241,8 +251,7 @@ mod tests {
 
     #[test]
     fn plain_run_is_accepted_on_exit_zero() {
-        let spec =
-            JudgeSpec { checker: Checker::Lines, tests: vec![case("hi", None, false)], stop_on_first_failure: false };
+        let spec = spec(Checker::Lines, vec![case("hi", None, false)], false);
         let result = completed(judge(&spec, report(None, vec![ran("anything")])));
         assert_eq!(result.verdict, Verdict::Accepted);
         assert_eq!(result.tests[0].stdout, "anything");
@@ -250,7 +259,7 @@ mod tests {
 
     #[test]
     fn runner_error_fails_the_job() {
-        let spec = JudgeSpec { checker: Checker::Lines, tests: vec![], stop_on_first_failure: false };
+        let spec = spec(Checker::Lines, vec![], false);
         let mut bad = report(None, vec![]);
         bad.error = Some("sandbox setup failed".into());
         assert!(matches!(judge(&spec, bad), Outcome::Failed(e) if e.contains("sandbox setup failed")));

@@ -2,10 +2,12 @@
 //! and the binaries call the use cases in [`usecases`].
 
 pub mod checker;
+pub mod isolation;
 pub mod job;
 pub mod judge;
 pub mod language;
 pub mod limits;
+pub mod offload;
 pub mod ports;
 pub mod request;
 pub mod runner;
@@ -13,6 +15,7 @@ pub mod usecases;
 pub mod verdict;
 
 pub use checker::Checker;
+pub use isolation::{Isolation, IsolationLevel, IsolationPolicy};
 pub use job::{JobId, JobRecord, JobStatus};
 pub use language::Language;
 pub use limits::{Limits, ServerLimits};

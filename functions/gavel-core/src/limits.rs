@@ -23,6 +23,8 @@ pub struct LimitsInput {
     pub memory_mb: Option<u64>,
     pub output_kb: Option<u64>,
     pub processes: Option<u32>,
+    /// The whole job's output budget: stdout and stderr of every test together.
+    pub job_output_kb: Option<u64>,
 }
 
 /// An inclusive range with a default inside it.
@@ -41,6 +43,8 @@ pub struct ServerLimits {
     pub memory_mb: Bound,
     pub output_kb: Bound,
     pub processes: Bound,
+    /// The whole job's output budget (stdout and stderr of every test), what bounds a result.
+    pub job_output_kb: Bound,
     /// Largest accepted source code, in bytes (413 beyond).
     pub max_code_bytes: usize,
     /// Largest stdin, test input or expected output, in bytes (413 beyond).
@@ -58,6 +62,7 @@ impl Default for ServerLimits {
             memory_mb: Bound { min: 16, default: 256, max: 2_048 },
             output_kb: Bound { min: 1, default: 1_024, max: 8_192 },
             processes: Bound { min: 1, default: 64, max: 256 },
+            job_output_kb: Bound { min: 1, default: 16 * 1024, max: 64 * 1024 },
             max_code_bytes: 256 * 1024,
             max_io_bytes: 4 * 1024 * 1024,
             max_tests: 100,
@@ -76,14 +81,23 @@ pub struct LimitOutOfRange {
     pub max: u64,
 }
 
+/// A limit's value: the default when absent, else checked against its range.
+fn pick(field: &'static str, bound: Bound, value: Option<u64>) -> Result<u64, LimitOutOfRange> {
+    match value {
+        None => Ok(bound.default),
+        Some(v) if (bound.min..=bound.max).contains(&v) => Ok(v),
+        Some(v) => Err(LimitOutOfRange { field, value: v, min: bound.min, max: bound.max }),
+    }
+}
+
 impl ServerLimits {
-    /// Applies defaults and checks every given limit against its range.
+    /// The job's output budget in bytes, defaulted and checked like every other limit.
+    pub fn resolve_output_budget(&self, input: &LimitsInput) -> Result<u64, LimitOutOfRange> {
+        pick("job_output_kb", self.job_output_kb, input.job_output_kb).map(|kb| kb * 1024)
+    }
+
+    /// Applies defaults and checks every given per-run limit against its range.
     pub fn resolve(&self, input: &LimitsInput) -> Result<Limits, LimitOutOfRange> {
-        let pick = |field: &'static str, bound: Bound, value: Option<u64>| match value {
-            None => Ok(bound.default),
-            Some(v) if (bound.min..=bound.max).contains(&v) => Ok(v),
-            Some(v) => Err(LimitOutOfRange { field, value: v, min: bound.min, max: bound.max }),
-        };
         let time_ms = pick("time_ms", self.time_ms, input.time_ms)?;
         // A CPU limit above the wall limit could never be reached; the default wall limit grows.
         let wall_default = Bound {

@@ -51,9 +51,22 @@ pub enum QueueError {
 
 #[async_trait]
 pub trait JobQueue: Send + Sync {
+    /// Whether a job can be queued now. Asked before anything of a job is written, so a full
+    /// queue refuses a submission that left no trace; `enqueue` still refuses when it filled
+    /// up in between.
+    async fn check_room(&self) -> Result<(), QueueError>;
     async fn enqueue(&self, message: &JobMessage) -> Result<(), QueueError>;
     /// Jobs waiting or in flight.
     async fn depth(&self) -> Result<u64, Unavailable>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    /// The blob is larger than the reader's cap, so it was not read.
+    #[error("{key} is larger than {limit} bytes")]
+    TooLarge { key: String, limit: u64 },
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
 }
 
 /// Bundles, judge specs and reports. URLs are what the runner is given: `file://` paths locally,
@@ -61,7 +74,11 @@ pub trait JobQueue: Send + Sync {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), Unavailable>;
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Unavailable>;
+    /// Reads a blob of at most `limit` bytes; a larger one is [`BlobError::TooLarge`], and is
+    /// never held in memory whole.
+    async fn get(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, BlobError>;
+    /// Removes a blob; one that is not there is fine.
+    async fn delete(&self, key: &str) -> Result<(), Unavailable>;
     async fn read_url(&self, key: &str) -> Result<String, Unavailable>;
     async fn write_url(&self, key: &str) -> Result<String, Unavailable>;
 }

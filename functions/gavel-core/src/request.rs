@@ -51,6 +51,8 @@ pub struct Submission {
     /// A plain run is one unnamed test without an expected output.
     pub tests: Vec<TestCase>,
     pub stop_on_first_failure: bool,
+    /// Bytes of output (stdout and stderr, all tests) the job may produce.
+    pub output_budget_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,9 +98,10 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
         return Err(invalid("code", "code must not contain NUL bytes"));
     }
 
-    let limits = server
-        .resolve(&req.limits.unwrap_or_default())
-        .map_err(|err| invalid(format!("limits.{}", err.field), err.to_string()))?;
+    let limits_input = req.limits.unwrap_or_default();
+    let out_of_range = |err: crate::limits::LimitOutOfRange| invalid(format!("limits.{}", err.field), err.to_string());
+    let limits = server.resolve(&limits_input).map_err(out_of_range)?;
+    let output_budget_bytes = server.resolve_output_budget(&limits_input).map_err(out_of_range)?;
     let checker = req.checker.unwrap_or_default();
     checker.validate().map_err(|(field, message)| invalid(field, message))?;
 
@@ -123,6 +126,7 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
         checker,
         tests,
         stop_on_first_failure: req.stop_on_first_failure,
+        output_budget_bytes,
     })
 }
 

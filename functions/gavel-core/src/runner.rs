@@ -3,8 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::isolation::Isolation;
 use crate::job::JobId;
 use crate::limits::Limits;
+
+mod output;
+
+pub use self::output::{Encoding, Output};
 
 /// Everything the runner needs to run one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +24,9 @@ pub struct Bundle {
     pub tests: Vec<BundleTest>,
     /// Stop after the first test that fails on its own (non-zero exit, signal, a limit).
     pub stop_on_first_failure: bool,
+    /// The job's whole output budget: stdout and stderr of every test, in bytes. A test that
+    /// writes past what is left of it is stopped at the output limit.
+    pub output_budget_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,8 +55,8 @@ pub struct StepReport {
     pub cpu_time_ms: u64,
     pub wall_time_ms: u64,
     pub memory_kb: u64,
-    pub stdout: String,
-    pub stderr: String,
+    pub stdout: Output,
+    pub stderr: Output,
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
     /// The limit that stopped the step, if one did.
@@ -69,44 +77,4 @@ pub enum LimitHit {
     WallTime,
     Memory,
     Output,
-}
-
-/// Which isolation the sandbox could set up on this host. Never silently weaker: it says what ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Isolation {
-    pub level: IsolationLevel,
-    pub namespaces: Vec<String>,
-    /// "v1" or "v2"; absent when no cgroup could be made.
-    pub cgroup: Option<String>,
-    pub seccomp: bool,
-    pub uid_drop: bool,
-    pub pivot_root: bool,
-    pub notes: Vec<String>,
-}
-
-impl Isolation {
-    /// Isolation that claims no sandbox mechanism (no namespace, cgroup, seccomp, uid drop or
-    /// pivot_root): only a boundary outside the runner, or nothing known about one.
-    pub fn boundary(level: IsolationLevel, notes: Vec<String>) -> Isolation {
-        Isolation {
-            level,
-            namespaces: Vec::new(),
-            cgroup: None,
-            seccomp: false,
-            uid_drop: false,
-            pivot_root: false,
-            notes,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationLevel {
-    /// Namespaces, pivot_root, cgroup, seccomp and an unprivileged uid.
-    Full,
-    /// rlimits, uid drop where possible, process-group kill.
-    Degraded,
-    /// The task is its own VM (Fargate): one job per task, no credentials.
-    Vm,
 }

@@ -7,8 +7,10 @@ use tracing::{info, warn};
 use crate::job::{JobId, JobRecord, Outcome, Transition};
 use crate::judge::{self, JudgeSpec};
 use crate::limits::ServerLimits;
+use crate::offload::offload;
 use crate::ports::{
-    BlobStore, JobMessage, JobQueue, JobStore, LaunchError, QueueError, RunnerTask, TaskLauncher, Unavailable, keys,
+    BlobError, BlobStore, JobMessage, JobQueue, JobStore, LaunchError, QueueError, RunnerTask, TaskLauncher,
+    Unavailable, keys,
 };
 use crate::request::{self, ExecuteRequest, RequestError};
 use crate::runner::Report;
@@ -29,8 +31,9 @@ pub enum SubmitError {
     Unavailable(#[from] Unavailable),
 }
 
-/// Validates, stores the bundle and the judge spec, records the job as pending and queues it.
-/// The record exists before the answer, so an id we hand out is never a 404 within 24 h.
+/// Validates, checks the queue has room, stores the bundle and the judge spec, records the job as
+/// pending and queues it. The record exists before the answer, so an id we hand out is never a
+/// 404 within 24 h; a submission refused on the way leaves no blobs behind.
 pub async fn submit(
     store: &dyn JobStore,
     blobs: &dyn BlobStore,
@@ -40,23 +43,42 @@ pub async fn submit(
     now: DateTime<Utc>,
 ) -> Result<Accepted, SubmitError> {
     let submission = request::validate(request, server)?;
+    // Before anything is written: a full queue answers 429 with nothing to clean up.
+    queue.check_room().await?;
     let job_id = JobId::new();
     let language = submission.language.id;
     let tests = submission.tests.len();
     let (bundle, spec) = judge::split(submission, job_id.clone(), server.compile);
-    blobs.put(&keys::bundle(&job_id), to_json(&bundle)).await?;
-    blobs.put(&keys::judge_spec(&job_id), to_json(&spec)).await?;
     let record = JobRecord::pending(job_id.clone(), language, now);
-    store.create(&record).await?;
+    let written = async {
+        blobs.put(&keys::bundle(&job_id), to_json(&bundle)).await?;
+        blobs.put(&keys::judge_spec(&job_id), to_json(&spec)).await?;
+        store.create(&record).await
+    };
+    if let Err(err) = written.await {
+        remove_inputs(blobs, &job_id).await;
+        return Err(err.into());
+    }
     let message =
         JobMessage { job_id: job_id.clone(), language: language.to_owned(), bundle_key: keys::bundle(&job_id) };
     if let Err(err) = queue.enqueue(&message).await {
         // The client is told to retry; the record must not stay pending forever.
-        store.finish(&job_id, Outcome::Failed(format!("not queued: {err}")), now).await?;
+        let failed = store.finish(&job_id, Outcome::Failed(format!("not queued: {err}")), now).await;
+        remove_inputs(blobs, &job_id).await;
+        failed?;
         return Err(err.into());
     }
     info!(job_id = %job_id, language, tests, "job accepted");
     Ok(Accepted { job_id, record })
+}
+
+/// Removes what a submission stored for a job that will never run.
+async fn remove_inputs(blobs: &dyn BlobStore, job_id: &JobId) {
+    for key in [keys::bundle(job_id), keys::judge_spec(job_id)] {
+        if let Err(err) = blobs.delete(&key).await {
+            warn!(job_id = %job_id, key, %err, "cannot remove a blob of a job that was not queued");
+        }
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -123,29 +145,57 @@ pub enum CompleteError {
     Unavailable(#[from] Unavailable),
 }
 
-/// Judges the job's report against the expected outputs and stores the result, once.
+/// The largest judge spec read: the tests' inputs and expected outputs, which came in a request
+/// body of a few MiB, JSON-escaped.
+pub const MAX_JUDGE_SPEC_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Judges the job's report against the expected outputs and stores the result, once. The report
+/// is read only up to what the job's outputs can take ([`judge::report_limit`]), and parsed and
+/// judged off the caller's async threads.
 pub async fn complete(
     store: &dyn JobStore,
     blobs: &dyn BlobStore,
     job_id: &JobId,
     now: DateTime<Utc>,
 ) -> Result<Transition, CompleteError> {
-    let Some(report_bytes) = blobs.get(&keys::report(job_id)).await? else {
-        return Err(CompleteError::NoReport(job_id.clone()));
-    };
-    let spec: Option<JudgeSpec> =
-        blobs.get(&keys::judge_spec(job_id)).await?.and_then(|b| serde_json::from_slice(&b).ok());
-    let outcome = match (spec, serde_json::from_slice::<Report>(&report_bytes)) {
-        (None, _) => Outcome::Failed("the job's test data is missing".into()),
-        (Some(_), Err(err)) => Outcome::Failed(format!("unreadable runner report: {err}")),
-        (Some(_), Ok(report)) if report.job_id != *job_id => {
-            Outcome::Failed("the runner report belongs to another job".into())
-        }
-        (Some(spec), Ok(report)) => judge::judge(&spec, report),
+    let outcome = match read_spec(blobs, job_id).await? {
+        Err(failure) => failure,
+        Ok(spec) => match blobs.get(&keys::report(job_id), spec.report_limit_bytes).await {
+            Ok(None) => return Err(CompleteError::NoReport(job_id.clone())),
+            Ok(Some(bytes)) => {
+                let job = job_id.clone();
+                offload(move || judge_report(&spec, &job, &bytes))
+                    .await
+                    .unwrap_or_else(|| Outcome::Failed("judging the report failed (a bug in Gavel)".into()))
+            }
+            Err(BlobError::TooLarge { limit, .. }) => Outcome::Failed(format!(
+                "the runner's report is larger than {limit} bytes, the most this job's outputs can take; it was not read"
+            )),
+            Err(BlobError::Unavailable(err)) => return Err(err.into()),
+        },
     };
     let transition = store.finish(job_id, outcome, now).await?;
     info!(job_id = %job_id, ?transition, "job completed");
     Ok(transition)
+}
+
+/// The job's judge spec, or the outcome of a job whose spec cannot be had.
+async fn read_spec(blobs: &dyn BlobStore, job_id: &JobId) -> Result<Result<JudgeSpec, Outcome>, Unavailable> {
+    let missing = || Outcome::Failed("the job's test data is missing".into());
+    let bytes = match blobs.get(&keys::judge_spec(job_id), MAX_JUDGE_SPEC_BYTES).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) | Err(BlobError::TooLarge { .. }) => return Ok(Err(missing())),
+        Err(BlobError::Unavailable(err)) => return Err(err),
+    };
+    Ok(offload(move || serde_json::from_slice::<JudgeSpec>(&bytes).ok()).await.flatten().ok_or_else(missing))
+}
+
+fn judge_report(spec: &JudgeSpec, job_id: &JobId, bytes: &[u8]) -> Outcome {
+    match serde_json::from_slice::<Report>(bytes) {
+        Err(err) => Outcome::Failed(format!("unreadable runner report: {err}")),
+        Ok(report) if report.job_id != *job_id => Outcome::Failed("the runner report belongs to another job".into()),
+        Ok(report) => judge::judge(spec, report),
+    }
 }
 
 /// Ends a job the platform could not finish (no report, a stopped task). A no-op once terminal.

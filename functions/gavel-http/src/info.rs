@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
 use gavel_core::JobId;
+use gavel_core::isolation::{Isolation, IsolationPolicy};
 use gavel_core::language::LanguageStatus;
-use gavel_core::runner::Isolation;
 use serde::Serialize;
 
 use crate::Ctx;
@@ -51,6 +51,7 @@ pub(crate) struct Health {
     status: &'static str,
     version: String,
     isolation: Isolation,
+    policy: IsolationPolicy,
     queue_depth: u64,
 }
 
@@ -60,7 +61,13 @@ pub(crate) async fn health(State(ctx): State<Ctx>) -> Result<Json<Health>, ApiEr
     let queue_depth = state.queue.depth().await?;
     // A read of an id that cannot exist: cheap, and it touches the store for real.
     state.store.get(&JobId::new(), Utc::now()).await?;
-    Ok(Json(Health { status: "ok", version: state.version.clone(), isolation: state.isolation.clone(), queue_depth }))
+    Ok(Json(Health {
+        status: "ok",
+        version: state.version.clone(),
+        isolation: state.isolation.clone(),
+        policy: state.policy,
+        queue_depth,
+    }))
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use axum::http::{HeaderName, Method, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use gavel_core::ServerLimits;
+use gavel_core::isolation::{Isolation, IsolationPolicy};
 use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore};
-use gavel_core::runner::Isolation;
 use tokio::sync::Notify;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -45,8 +45,10 @@ pub struct AppState {
     pub limits: Arc<ServerLimits>,
     /// Probed at startup by the binary: which toolchains this deployment has.
     pub languages: Arc<[LanguageStatus]>,
-    /// What `GET /health` reports.
+    /// What `GET /health` reports: the isolation jobs run under here, and the policy that
+    /// demanded at least that much.
     pub isolation: Isolation,
+    pub policy: IsolationPolicy,
     pub version: String,
     /// Where the deployment can tell that a job may have finished (the embedded workers), long
     /// polls wake on it; elsewhere they re-read the store with a backoff.

@@ -134,8 +134,9 @@ fn hide_hidden(mut result: JobResult) -> JobResult {
 mod tests {
     use super::*;
     use gavel_core::Verdict;
+    use gavel_core::isolation::{Isolation, IsolationLevel};
     use gavel_core::job::{Summary, TestResult};
-    use gavel_core::runner::{Isolation, IsolationLevel};
+    use gavel_core::runner::Encoding;
     use serde_json::json;
 
     fn query(raw: &str) -> Result<Query<ResultQuery>, QueryRejection> {
@@ -165,7 +166,9 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             stdout: "secret-out".into(),
+            stdout_encoding: Encoding::Utf8,
             stderr: "secret-err".into(),
+            stderr_encoding: Encoding::Utf8,
             truncated: false,
             limit: None,
             hidden,
@@ -185,15 +188,7 @@ mod tests {
             compile: None,
             tests: vec![test_result(false), test_result(true)],
             summary: Summary { passed: 0, total: 2 },
-            isolation: Isolation {
-                level: IsolationLevel::Degraded,
-                namespaces: vec![],
-                cgroup: None,
-                seccomp: false,
-                uid_drop: true,
-                pivot_root: false,
-                notes: vec![],
-            },
+            isolation: Isolation { uid_drop: true, ..Isolation::boundary(IsolationLevel::Container, vec![]) },
         });
         record
     }
@@ -207,7 +202,7 @@ mod tests {
         assert_eq!(view["status"], "completed");
         assert_eq!(view["verdict"], "wrong_answer");
         assert_eq!(view["summary"], json!({"passed": 0, "total": 2}));
-        assert_eq!(view["isolation"]["level"], "degraded");
+        assert_eq!(view["isolation"]["level"], "container");
         assert_eq!(view["tests"][0]["input"], "secret-in");
         assert!(view.get("result").is_none() && view.get("error").is_none());
     }

@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
+use gavel_core::isolation::IsolationLevel;
 use gavel_core::job::{Outcome, Transition};
 use gavel_core::language;
-use gavel_core::ports::{JobMessage, QueueError, Unavailable};
-use gavel_core::runner::IsolationLevel;
+use gavel_core::ports::{BlobError, JobMessage, QueueError, Unavailable};
 use gavel_core::{JobId, JobRecord};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -44,7 +44,10 @@ impl BlobStore for Down {
     async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), Unavailable> {
         Err(down())
     }
-    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, Unavailable> {
+    async fn get(&self, _: &str, _: u64) -> Result<Option<Vec<u8>>, BlobError> {
+        Err(down().into())
+    }
+    async fn delete(&self, _: &str) -> Result<(), Unavailable> {
         Err(down())
     }
     async fn read_url(&self, _: &str) -> Result<String, Unavailable> {
@@ -60,6 +63,9 @@ struct Panics;
 
 #[async_trait]
 impl JobQueue for Panics {
+    async fn check_room(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
     async fn enqueue(&self, _: &JobMessage) -> Result<(), QueueError> {
         Err(QueueError::Unavailable(down()))
     }
@@ -70,6 +76,9 @@ impl JobQueue for Panics {
 
 #[async_trait]
 impl JobQueue for Down {
+    async fn check_room(&self) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable(down()))
+    }
     async fn enqueue(&self, _: &JobMessage) -> Result<(), QueueError> {
         Err(QueueError::Unavailable(down()))
     }
@@ -89,15 +98,8 @@ fn state() -> AppState {
         queue: Arc::new(Down),
         limits: Arc::new(ServerLimits::default()),
         languages: languages.into(),
-        isolation: Isolation {
-            level: IsolationLevel::Degraded,
-            namespaces: vec![],
-            cgroup: None,
-            seccomp: false,
-            uid_drop: false,
-            pivot_root: false,
-            notes: vec!["test".into()],
-        },
+        isolation: Isolation::boundary(IsolationLevel::Insecure, vec!["test".into()]),
+        policy: IsolationPolicy::Insecure,
         version: "0.0.0-test".into(),
         job_finished: None,
         max_wait: Duration::from_secs(crate::MAX_WAIT_SECS),

@@ -1,14 +1,16 @@
 //! Blobs as files under one root. Keys are checked before they become paths, so no key can
-//! name a file outside the root.
+//! name a file outside the root. Every folder is created 0700 and every file 0600: bundles and
+//! judge specs hold hidden tests.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use gavel_core::job::JobId;
-use gavel_core::ports::{BlobStore, Unavailable};
+use gavel_core::ports::{BlobError, BlobStore, Unavailable};
 use tracing::warn;
 
 use crate::LocalError;
@@ -29,7 +31,7 @@ impl FsBlobStore {
     pub fn new(root: impl Into<PathBuf>) -> Result<FsBlobStore, LocalError> {
         let root = root.into();
         let io = |source| LocalError::Io { path: root.clone(), source };
-        fs::create_dir_all(&root).map_err(io)?;
+        create_private_dirs(&root).map_err(io)?;
         // Canonical, so URLs are absolute and free of symlinks and `..`.
         let root = fs::canonicalize(&root).map_err(io)?;
         Ok(FsBlobStore { root })
@@ -114,13 +116,26 @@ impl BlobStore for FsBlobStore {
         run_blocking(move || write_atomically(&path, &bytes).map_err(|err| unavailable(&path, err))).await
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Unavailable> {
+    async fn get(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, BlobError> {
         let path = self.path(key)?;
-        match tokio::fs::read(&path).await {
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || match read_capped(&path, limit) {
             Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == io::ErrorKind::FileTooLarge => Err(BlobError::TooLarge { key, limit }),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(unavailable(&path, err)),
-        }
+            Err(err) => Err(unavailable(&path, err).into()),
+        })
+        .await
+        .map_err(|err| Unavailable::new(SERVICE, format!("file task failed: {err}")))?
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), Unavailable> {
+        let path = self.path(key)?;
+        run_blocking(move || match fs::remove_file(&path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(unavailable(&path, err)),
+            _ => Ok(()),
+        })
+        .await
     }
 
     async fn read_url(&self, key: &str) -> Result<String, Unavailable> {
@@ -131,7 +146,8 @@ impl BlobStore for FsBlobStore {
     async fn write_url(&self, key: &str) -> Result<String, Unavailable> {
         let path = self.path(key)?;
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|err| unavailable(parent, err))?;
+            let parent = parent.to_owned();
+            run_blocking(move || create_private_dirs(&parent).map_err(|err| unavailable(&parent, err))).await?;
         }
         Ok(file_url(&path))
     }
@@ -142,13 +158,41 @@ fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
-/// Readers see the old blob or the new one, never a torn one, even after a crash.
+/// Creates `dir` and its missing parents, each 0700.
+pub(crate) fn create_private_dirs(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Reads a regular file of at most `limit` bytes without following a symlink at its name (the
+/// file may be where a program could have planted one). A larger file is `FileTooLarge`, and is
+/// never read whole.
+pub(crate) fn read_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
+    }
+    if meta.len() > limit {
+        return Err(io::ErrorKind::FileTooLarge.into());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // It may still grow while we read: never past the limit.
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::ErrorKind::FileTooLarge.into());
+    }
+    Ok(bytes)
+}
+
+/// Readers see the old blob or the new one, never a torn one, even after a crash. The file is
+/// 0600, made under a fresh name that no link can already hold.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let parent = path.parent().ok_or_else(|| io::Error::other("a blob path has no parent"))?;
-    fs::create_dir_all(parent)?;
+    create_private_dirs(parent)?;
     let tmp = parent.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
     let written = (|| {
-        let mut file = File::create(&tmp)?;
+        let mut file =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
@@ -199,7 +243,7 @@ mod tests {
     async fn bad_keys_touch_nothing() {
         let (_dir, blobs) = blobs();
         assert!(blobs.put("../escape", b"x".to_vec()).await.is_err());
-        assert!(blobs.get("../../etc/passwd").await.is_err());
+        assert!(blobs.get("../../etc/passwd", 1 << 20).await.is_err());
         assert!(blobs.write_url("/tmp/x").await.is_err());
         assert!(blobs.delete_prefix("..").await.is_err());
         assert!(!blobs.root().parent().expect("parent").join("escape").exists());
@@ -210,7 +254,7 @@ mod tests {
         let (_dir, blobs) = blobs();
         blobs.put("jobs/a/report.json", b"first".to_vec()).await.expect("put");
         blobs.put("jobs/a/report.json", b"second".to_vec()).await.expect("overwrite");
-        assert_eq!(blobs.get("jobs/a/report.json").await, Ok(Some(b"second".to_vec())));
+        assert_eq!(blobs.get("jobs/a/report.json", 1 << 20).await, Ok(Some(b"second".to_vec())));
         let names: Vec<_> = fs::read_dir(blobs.root().join("jobs/a"))
             .expect("read dir")
             .map(|entry| entry.expect("entry").file_name())
@@ -226,7 +270,7 @@ mod tests {
         assert!(Path::new(path).is_absolute());
         // The runner writes through the URL; the store reads the same blob.
         fs::write(path, b"report").expect("write through the url");
-        assert_eq!(blobs.get("jobs/b/report.json").await, Ok(Some(b"report".to_vec())));
+        assert_eq!(blobs.get("jobs/b/report.json", 1 << 20).await, Ok(Some(b"report".to_vec())));
         assert_eq!(blobs.read_url("jobs/b/report.json").await, Ok(url));
     }
 
@@ -239,13 +283,13 @@ mod tests {
         }
         blobs.delete_job(&gone).await.expect("delete");
         blobs.delete_job(&gone).await.expect("deleting twice is fine");
-        assert_eq!(blobs.get(&gavel_core::ports::keys::bundle(&gone)).await, Ok(None));
-        assert!(blobs.get(&gavel_core::ports::keys::bundle(&kept)).await.expect("get").is_some());
+        assert_eq!(blobs.get(&gavel_core::ports::keys::bundle(&gone), 1 << 20).await, Ok(None));
+        assert!(blobs.get(&gavel_core::ports::keys::bundle(&kept), 1 << 20).await.expect("get").is_some());
 
         let past = SystemTime::now() - Duration::from_secs(3600);
         assert_eq!(blobs.delete_jobs_older_than(past).await, Ok(0));
         let future = SystemTime::now() + Duration::from_secs(3600);
         assert_eq!(blobs.delete_jobs_older_than(future).await, Ok(1));
-        assert_eq!(blobs.get(&gavel_core::ports::keys::bundle(&kept)).await, Ok(None));
+        assert_eq!(blobs.get(&gavel_core::ports::keys::bundle(&kept), 1 << 20).await, Ok(None));
     }
 }

@@ -27,10 +27,11 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptionsBuilder, LogsOptions, RemoveContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
+use gavel_core::isolation::{Isolation, IsolationLevel};
 use gavel_core::language::{self, LanguageStatus};
 use gavel_core::limits::{Limits, LimitsInput, ServerLimits};
 use gavel_core::ports::{LaunchError, RunnerTask, TaskLauncher};
-use gavel_core::runner::{Bundle, Isolation, IsolationLevel, Report};
+use gavel_core::runner::{Bundle, Report};
 use tracing::{debug, info, warn};
 
 use crate::LocalError;
@@ -253,7 +254,7 @@ impl DockerTaskLauncher {
 
     /// What /health says when no runner could be asked.
     fn unknown_isolation(&self, why: String) -> Isolation {
-        self.containers.isolation(Isolation::boundary(IsolationLevel::Degraded, vec![why]))
+        self.containers.isolation(Isolation::boundary(IsolationLevel::Insecure, vec![why]))
     }
 
     async fn create(&self, image: &str, body: ContainerCreateBody) -> Result<Container, LaunchError> {
@@ -657,15 +658,8 @@ mod tests {
         let body = user.body("gavel-c:latest", Vec::new(), &resources, Vec::new(), "job-2");
         assert_eq!(body.user.as_deref(), Some("1000:1000"));
         assert_eq!(body.host_config.and_then(|h| h.cap_add), Some(Vec::new()));
-        let notes = user.isolation(Isolation {
-            level: IsolationLevel::Degraded,
-            namespaces: Vec::new(),
-            cgroup: None,
-            seccomp: true,
-            uid_drop: false,
-            pivot_root: false,
-            notes: Vec::new(),
-        });
+        let notes =
+            user.isolation(Isolation { seccomp: true, ..Isolation::boundary(IsolationLevel::Insecure, Vec::new()) });
         assert!(notes.notes[0].contains("uid:gid 1000:1000 without capabilities"), "{notes:?}");
     }
 
@@ -674,13 +668,9 @@ mod tests {
         let report = Report {
             job_id: JobId::new(),
             isolation: root().isolation(Isolation {
-                level: IsolationLevel::Degraded,
-                namespaces: Vec::new(),
-                cgroup: None,
                 seccomp: true,
                 uid_drop: true,
-                pivot_root: false,
-                notes: vec!["runner note".into()],
+                ..Isolation::boundary(IsolationLevel::Container, vec!["runner note".into()])
             }),
             compile: None,
             tests: Vec::new(),

@@ -195,9 +195,9 @@ sleep {sleep_s}
 report="${{4#file://}}"
 id=$(basename "$(dirname "$report")")
 cat > "$report" <<JSON
-{{"job_id":"$id","isolation":{{"level":"degraded","namespaces":[],"cgroup":null,"seccomp":false,"uid_drop":false,"pivot_root":false,"notes":[]}},
+{{"job_id":"$id","isolation":{{"level":"insecure","namespaces":[],"cgroup":null,"seccomp":false,"uid_drop":false,"pivot_root":false,"landlock":false,"notes":[]}},
 "compile":null,"error":null,"tests":[{{"exit_code":0,"signal":null,"cpu_time_ms":1,"wall_time_ms":1,"memory_kb":1,
-"stdout":"3\n","stderr":"","stdout_truncated":false,"stderr_truncated":false,"limit":null}}]}}
+"stdout":{{"text":"3\n","encoding":"utf8"}},"stderr":{{"text":"","encoding":"utf8"}},"stdout_truncated":false,"stderr_truncated":false,"limit":null}}]}}
 JSON
 "#,
             runs = runs.display()

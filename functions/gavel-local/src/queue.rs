@@ -173,6 +173,13 @@ impl SqliteJobQueue {
 
 #[async_trait]
 impl JobQueue for SqliteJobQueue {
+    async fn check_room(&self) -> Result<(), QueueError> {
+        if self.depth().await? >= self.capacity {
+            return Err(QueueError::Full { capacity: self.capacity });
+        }
+        Ok(())
+    }
+
     async fn enqueue(&self, message: &JobMessage) -> Result<(), QueueError> {
         let json = serde_json::to_string(message)
             .map_err(|err| Unavailable::new(SERVICE, format!("cannot encode the message: {err}")))?;

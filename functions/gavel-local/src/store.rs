@@ -205,8 +205,8 @@ fn corrupt(err: serde_json::Error) -> DbError {
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
+    use gavel_core::isolation::{Isolation, IsolationLevel};
     use gavel_core::job::{JobResult, RETENTION, Summary};
-    use gavel_core::runner::{Isolation, IsolationLevel};
     use gavel_core::verdict::Verdict;
 
     use super::*;
@@ -223,7 +223,7 @@ mod tests {
             compile: None,
             tests: Vec::new(),
             summary: Summary { passed: 0, total: 0 },
-            isolation: Isolation::boundary(IsolationLevel::Degraded, vec!["test".into()]),
+            isolation: Isolation::boundary(IsolationLevel::Container, vec!["test".into()]),
         }
     }
 

@@ -146,6 +146,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         limits: Arc::new(ServerLimits::default()),
         languages: languages.into(),
         isolation,
+        policy: gavel_core::IsolationPolicy::Full,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         job_finished: Some(Arc::clone(&services.job_handled)),
         max_wait: Duration::from_secs(gavel_http::MAX_WAIT_SECS),

@@ -2,7 +2,7 @@
 
 use gavel_core::language::{self, Language};
 use gavel_core::limits::Limits;
-use gavel_core::runner::{Bundle, Report, StepReport};
+use gavel_core::runner::{Bundle, Output, Report, StepReport};
 use tracing::{debug, warn};
 
 use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxOptions};
@@ -110,8 +110,8 @@ fn step_report(outcome: RunOutcome) -> StepReport {
         cpu_time_ms: outcome.cpu_time_ms,
         wall_time_ms: outcome.wall_time_ms,
         memory_kb: outcome.memory_kb,
-        stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
+        stdout: Output::encode(&outcome.stdout),
+        stderr: Output::encode(&outcome.stderr),
         stdout_truncated: outcome.stdout_truncated,
         stderr_truncated: outcome.stderr_truncated,
         limit: outcome.limit,

@@ -15,7 +15,7 @@ use chrono::{SubsecRound, Utc};
 use gavel_aws::{DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, S3BlobStore, SqsJobQueue};
 use gavel_core::job::{JobId, JobRecord};
 use gavel_core::ports::{
-    BlobStore, JobMessage, JobQueue, JobStore, LaunchError, RunnerTask, TaskLauncher, Unavailable, keys,
+    BlobError, BlobStore, JobMessage, JobQueue, JobStore, LaunchError, RunnerTask, TaskLauncher, Unavailable, keys,
 };
 
 use super::{blob_store, blob_store_contract, contract_tests, eventually, job_queue, job_store, job_store_contract};
@@ -204,7 +204,7 @@ mod s3_blob_store {
             .expect("PUT");
         assert!(put.status().is_success(), "PUT answered {}", put.status());
         assert!(blobs.exists(&report).await.expect("exists"));
-        assert_eq!(blobs.get(&report).await, Ok(Some(report_bytes)));
+        assert_eq!(blobs.get(&report, 1 << 20).await, Ok(Some(report_bytes)));
 
         let missing = http.get(blobs.read_url(&keys::report(&JobId::new())).await.expect("url")).send().await;
         assert_eq!(missing.expect("GET").status(), 404);
@@ -213,7 +213,8 @@ mod s3_blob_store {
     #[tokio::test]
     async fn a_missing_bucket_is_unavailable() {
         let blobs = S3BlobStore::new(gavel_aws::s3_client(&sdk().await), unique("missing"), Duration::from_secs(60));
-        let err = blobs.get("jobs/x/report.json").await.expect_err("no bucket");
+        let err = blobs.get("jobs/x/report.json", 1 << 20).await.expect_err("no bucket");
+        let BlobError::Unavailable(err) = err else { panic!("{err} is not unavailable") };
         assert_eq!(err.service, "blob store");
         assert!(err.message.contains("NoSuchBucket") && err.message.len() < 300, "{err}");
         assert!(blobs.put("jobs/x/report.json", b"x".to_vec()).await.is_err());

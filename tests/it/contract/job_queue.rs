@@ -16,6 +16,7 @@ async fn depth_reaches(queue: &dyn JobQueue, expected: u64) {
 
 pub async fn enqueue_counts_in_depth(queue: &dyn JobQueue) {
     depth_reaches(queue, 0).await;
+    assert_eq!(queue.check_room().await, Ok(()), "an empty queue has room");
     queue.enqueue(&message()).await.expect("enqueue");
     queue.enqueue(&message()).await.expect("enqueue");
     depth_reaches(queue, 2).await;
@@ -28,4 +29,5 @@ pub async fn refuses_beyond_capacity(queue: &dyn JobQueue, capacity: u64) {
     }
     assert_eq!(queue.enqueue(&message()).await, Err(QueueError::Full { capacity }));
     depth_reaches(queue, capacity).await;
+    assert_eq!(queue.check_room().await, Err(QueueError::Full { capacity }), "a full queue says so before any write");
 }

@@ -1,9 +1,9 @@
 //! The `JobStore` contract: conditional transitions, final terminal states, expiry on read.
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use gavel_core::isolation::{Isolation, IsolationLevel};
 use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Outcome, RETENTION, Summary, Transition};
 use gavel_core::ports::JobStore;
-use gavel_core::runner::{Isolation, IsolationLevel};
 use gavel_core::verdict::Verdict;
 
 /// Milliseconds: the precision every store keeps exactly.
@@ -18,13 +18,8 @@ fn result(verdict: Verdict) -> JobResult {
         tests: Vec::new(),
         summary: Summary { passed: 0, total: 0 },
         isolation: Isolation {
-            level: IsolationLevel::Degraded,
             namespaces: vec!["user".into()],
-            cgroup: None,
-            seccomp: false,
-            uid_drop: false,
-            pivot_root: false,
-            notes: vec!["contract".into()],
+            ..Isolation::boundary(IsolationLevel::Container, vec!["contract".into()])
         },
     }
 }

@@ -69,7 +69,15 @@ macro_rules! blob_store_contract {
         $crate::contract::contract_tests!(
             blob_store,
             $setup,
-            [put_then_get, empty_blobs_are_blobs, put_overwrites, missing_is_none, urls_name_their_blob]
+            [
+                put_then_get,
+                empty_blobs_are_blobs,
+                put_overwrites,
+                missing_is_none,
+                reads_are_capped,
+                delete_removes_and_tolerates_absence,
+                urls_name_their_blob
+            ]
         );
     };
 }

@@ -49,7 +49,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use gavel_core::runner::{Isolation, IsolationLevel, LimitHit};
+pub use gavel_core::isolation::{Isolation, IsolationLevel};
+pub use gavel_core::runner::LimitHit;
 
 use self::cgroup::JobCgroup;
 use self::zygote::Plan;
@@ -327,14 +328,21 @@ fn describe(
         notes.push("seccomp unavailable".to_string());
     }
     let uid_drop = root;
-    let full = namespaces && cgroup.is_ok() && seccomp;
+    let level = if namespaces && cgroup.is_ok() && seccomp {
+        IsolationLevel::Full
+    } else if (uid_drop || namespaces) && seccomp {
+        IsolationLevel::Container
+    } else {
+        IsolationLevel::Insecure
+    };
     Isolation {
-        level: if full { IsolationLevel::Full } else { IsolationLevel::Degraded },
+        level,
         namespaces: names,
         cgroup: cgroup.as_ref().ok().map(|v| v.to_string()),
         seccomp,
         uid_drop,
         pivot_root: namespaces,
+        landlock: false,
         notes,
     }
 }
