@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gavel_core::isolation::IsolationPolicy;
 use gavel_core::job::JobId;
 use gavel_core::limits::{LimitsInput, ServerLimits};
 use gavel_core::ports::{LaunchError, RunnerTask, TaskLauncher};
@@ -94,7 +95,7 @@ struct DataDir {
 
 impl DataDir {
     fn new() -> DataDir {
-        DataDir { dir: tempfile::tempdir().expect("tempdir") }
+        DataDir { dir: crate::harness::data_dir() }
     }
 
     fn path(&self) -> &Path {
@@ -372,13 +373,19 @@ async fn the_launcher_fails_clearly_and_cleans_up() {
     };
 
     let missing = ImageNames { prefix: "gavel-no-such-image-".into(), ..images() };
-    let launcher = DockerTaskLauncher::connect(missing, dir.path(), Duration::from_secs(60)).await.expect("connect");
+    let launcher =
+        DockerTaskLauncher::connect(missing, dir.path(), Duration::from_secs(60), IsolationPolicy::Container)
+            .await
+            .expect("connect");
     launcher.reap_orphans().await.expect("reap");
     let err = launcher.launch(&task("python")).await.expect_err("no image");
     let LaunchError::Fatal(message) = err else { panic!("a missing image is fatal: {err}") };
     assert!(message.contains("gavel-no-such-image-python") && message.contains(gavel_local::BUILD_IMAGES), "{message}");
 
-    let launcher = DockerTaskLauncher::connect(images(), dir.path(), Duration::from_secs(2)).await.expect("connect");
+    let launcher =
+        DockerTaskLauncher::connect(images(), dir.path(), Duration::from_secs(2), IsolationPolicy::Container)
+            .await
+            .expect("connect");
     let started = Instant::now();
     let err = launcher.launch(&task("python")).await.expect_err("deadline");
     assert!(matches!(err, LaunchError::Fatal(ref m) if m.contains("did not finish")), "{err}");

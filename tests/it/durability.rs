@@ -8,7 +8,7 @@ use crate::harness::Server;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_server_loses_no_job() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::harness::data_dir();
     let server = Server::start_with(dir.path(), &["--workers", "1"], &[]);
     let mut jobs = Vec::new();
     for n in 0..6 {
@@ -37,7 +37,7 @@ async fn killed_server_loses_no_job() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_job_reads_as_not_found() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::harness::data_dir();
     let server = Server::start(dir.path());
     let id = server.submit(json!({"language": "python", "code": "print(1)"})).await;
     server.wait(&id, Duration::from_secs(60)).await;

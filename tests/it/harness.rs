@@ -124,9 +124,15 @@ impl Drop for Server {
     }
 }
 
+/// A fresh directory that can be a data directory: private to this user, as a server demands.
+pub fn data_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().expect("tempdir")
+}
+
 /// A fresh data dir and a server on it.
 pub fn fresh() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = data_dir();
     let server = Server::start(dir.path());
     (dir, server)
 }

@@ -92,7 +92,7 @@ async fn orphaned_setsid_grandchild_is_killed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn host_secrets_are_out_of_reach() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::harness::data_dir();
     let secret = format!("gavel-secret-{}", uuid::Uuid::new_v4().simple());
     let server = Server::start_with_env(dir.path(), &[("GAVEL_TEST_SECRET", secret.as_str())]);
     let code = r#"
@@ -142,7 +142,7 @@ async fn health_reports_full_isolation_as_root() {
 /// Where namespaces or cgroups cannot be had, the sandbox degrades and says so everywhere.
 #[tokio::test(flavor = "multi_thread")]
 async fn degraded_isolation_is_reported_and_still_enforces_limits() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::harness::data_dir();
     let server = Server::start_with_env(dir.path(), &[("GAVEL_SANDBOX_FORCE_DEGRADED", "1")]);
     let (_, health) = server.get("/health").await;
     assert_eq!(health["isolation"]["level"], "degraded", "{health}");

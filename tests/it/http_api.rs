@@ -333,7 +333,7 @@ async fn hidden_tests_are_never_echoed() {
     assert_no_secret(&job.text);
     assert_eq!((&job.body["status"], &job.body["verdict"]), (&json!("completed"), &json!("wrong_answer")));
     assert_eq!(job.body["summary"], json!({"passed": 1, "total": 2}));
-    assert_eq!(job.body["isolation"]["level"], "degraded");
+    assert_eq!(job.body["isolation"]["level"], "insecure");
     let visible = &job.body["tests"][0];
     assert_eq!(
         (&visible["input"], &visible["expected_output"], &visible["stdout"]),
@@ -422,7 +422,7 @@ async fn health_reports_version_isolation_and_depth() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(
         reply.body,
-        json!({"status": "ok", "version": "9.9.9-test", "isolation": isolation(), "queue_depth": 0})
+        json!({"status": "ok", "version": "9.9.9-test", "isolation": isolation(), "policy": "insecure", "queue_depth": 0})
     );
     api.accepted(hello()).await;
     assert_eq!(api.get("/health").await.body["queue_depth"], 1);

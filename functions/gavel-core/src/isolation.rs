@@ -48,8 +48,8 @@ pub enum IsolationLevel {
     /// The program may share the runner's uid: nothing stands between it and the runner.
     Insecure,
     /// No namespaces or job cgroup of the runner's own: the container or task around the runner is
-    /// the boundary. Inside it the program still gets a uid of its own (or a user namespace),
-    /// private files, a fresh tmp dir per test and seccomp.
+    /// the boundary. Inside it the program still gets a uid of its own (the runner is root),
+    /// private files, a fresh tmp dir per test, a memory limit the runner holds, and seccomp.
     Container,
     /// Namespaces, a private root, a cgroup, seccomp and a uid of its own.
     Full,
@@ -130,10 +130,15 @@ impl IsolationPolicy {
                 );
             }
         }
-        if !isolation.uid_drop && !user_namespace {
+        let uid_missing = match self {
+            IsolationPolicy::Full => !isolation.uid_drop && !user_namespace,
+            _ => !isolation.uid_drop,
+        };
+        if uid_missing {
             missing.push(
                 "a uid of the program's own: run the runner as root (in a container: with the capabilities \
-                 SETUID, SETGID, CHOWN and KILL), or give it user namespaces"
+                 SETUID, SETGID, CHOWN and KILL); without root, only the full level (user namespaces and a \
+                 delegated cgroup) keeps the program from the runner's uid and memory"
                     .to_owned(),
             );
         }
@@ -141,6 +146,27 @@ impl IsolationPolicy {
             missing.push("seccomp filters: a kernel built with CONFIG_SECCOMP_FILTER".to_owned());
         }
         Err(PolicyUnmet { policy: self, level: isolation.level, missing })
+    }
+
+    /// [`IsolationPolicy::check`] for a launcher that runs jobs side by side under one boundary
+    /// (the process launcher): at the `container` level, without namespaces of their own, only
+    /// Landlock keeps concurrent jobs out of the directories they share (`/tmp`, `/dev/shm`).
+    pub fn check_side_by_side(self, isolation: &Isolation) -> Result<(), PolicyUnmet> {
+        self.check(isolation)?;
+        let shares_directories = isolation.level == IsolationLevel::Container && isolation.namespaces.is_empty();
+        if self != IsolationPolicy::Insecure && shares_directories && !isolation.landlock {
+            return Err(PolicyUnmet {
+                policy: self,
+                level: isolation.level,
+                missing: vec![
+                    "Landlock, to keep jobs that run side by side in one container out of the directories they \
+                     share: Linux 5.13 or later with landlock among its LSMs (and a seccomp profile that allows \
+                     it); or run each job in a container of its own: --launcher docker"
+                        .to_owned(),
+                ],
+            });
+        }
+        Ok(())
     }
 }
 
@@ -209,6 +235,19 @@ mod tests {
                 .map(|level| policy.check(&isolation(level)).is_ok());
             assert_eq!(got, accepted, "{policy}");
         }
+    }
+
+    #[test]
+    fn jobs_side_by_side_without_namespaces_need_landlock() {
+        let container = isolation(IsolationLevel::Container);
+        assert_eq!(IsolationPolicy::Container.check(&container), Ok(()));
+        let unmet = IsolationPolicy::Container.check_side_by_side(&container).expect_err("no Landlock");
+        assert!(unmet.to_string().contains("Landlock"), "{unmet}");
+        let landlocked = Isolation { landlock: true, ..container.clone() };
+        assert_eq!(IsolationPolicy::Container.check_side_by_side(&landlocked), Ok(()));
+        let namespaced = Isolation { namespaces: vec!["user".into(), "mount".into()], ..container.clone() };
+        assert_eq!(IsolationPolicy::Container.check_side_by_side(&namespaced), Ok(()));
+        assert_eq!(IsolationPolicy::Insecure.check_side_by_side(&container), Ok(()));
     }
 
     #[test]

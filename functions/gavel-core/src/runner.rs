@@ -11,6 +11,9 @@ mod output;
 
 pub use self::output::{Encoding, Output};
 
+/// The largest bundle anyone reads: a request body of a few MiB, JSON-escaped once more.
+pub const MAX_BUNDLE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Everything the runner needs to run one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {

@@ -11,6 +11,14 @@ use rusqlite::Connection;
 
 use crate::LocalError;
 
+/// Creates the database file readable and writable by this user alone, or makes an existing one
+/// so. SQLite gives its `-wal` and `-shm` files the same mode.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -38,6 +46,7 @@ impl Db {
     /// Opens the database; `lock`, if any, is kept until the last handle is dropped.
     pub(crate) fn open(path: &Path, lock: Option<Arc<File>>) -> Result<Db, LocalError> {
         let fail = |source| LocalError::Database { path: path.to_owned(), source };
+        make_private(path).map_err(|source| LocalError::Io { path: path.to_owned(), source })?;
         let conn = Connection::open(path).map_err(fail)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
         // WAL: readers never block the writer. synchronous=NORMAL keeps every committed

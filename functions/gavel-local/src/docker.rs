@@ -27,15 +27,16 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptionsBuilder, LogsOptions, RemoveContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
-use gavel_core::isolation::{Isolation, IsolationLevel};
+use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
+use gavel_core::judge;
 use gavel_core::language::{self, LanguageStatus};
 use gavel_core::limits::{Limits, LimitsInput, ServerLimits};
 use gavel_core::ports::{LaunchError, RunnerTask, TaskLauncher};
-use gavel_core::runner::{Bundle, Report};
+use gavel_core::runner::{Bundle, MAX_BUNDLE_BYTES, Report};
 use tracing::{debug, info, warn};
 
 use crate::LocalError;
-use crate::blobs::write_atomically;
+use crate::blobs::{read_capped, write_atomically};
 
 /// Image labels: the catalogue id the image runs, and its toolchain's version line.
 pub const LANGUAGE_LABEL: &str = "dev.gavel.language";
@@ -112,6 +113,8 @@ pub struct DockerTaskLauncher {
 struct Containers {
     /// The canonical data directory: the [`SERVER_LABEL`] of this server's containers.
     server: String,
+    /// The runner's isolation policy (`GAVEL_ISOLATION` in every container).
+    policy: IsolationPolicy,
     /// `uid:gid` inside the container; root (with [`CAPABILITIES`]) when the server is root.
     user: String,
 }
@@ -123,6 +126,7 @@ impl DockerTaskLauncher {
         images: ImageNames,
         data_dir: &Path,
         deadline: Duration,
+        policy: IsolationPolicy,
     ) -> Result<DockerTaskLauncher, LocalError> {
         let unreachable = |err: DockerError| {
             LocalError::Docker(format!(
@@ -145,6 +149,7 @@ impl DockerTaskLauncher {
         Ok(DockerTaskLauncher {
             containers: Containers {
                 server: server.to_owned(),
+                policy,
                 // As root, the runner can give the program a uid of its own (see CAPABILITIES);
                 // as another user it runs as that user, which owns the mounted directories, and
                 // the program shares its uid (the runner then makes itself non-dumpable).
@@ -234,7 +239,7 @@ impl DockerTaskLauncher {
     async fn probe_isolation(&self, image: &str) -> Result<Isolation, String> {
         let server = ServerLimits::default();
         let limits = server.resolve(&LimitsInput::default()).map_err(|err| err.to_string())?;
-        let resources = Resources::for_job(&limits, Some(&server.compile), 1, 0);
+        let resources = Resources::for_job(&limits, Some(&server.compile), 1, 0, 0);
         let body = self.containers.body(image, vec!["probe".to_owned()], &resources, Vec::new(), "probe");
         let container = self.create(image, body).await.map_err(|err| err.to_string())?;
         container.start().await.map_err(|err| err.to_string())?;
@@ -302,6 +307,7 @@ impl Containers {
         ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: Some(cmd),
+            env: Some(vec![format!("{}={}", IsolationPolicy::ENV, self.policy)]),
             user: Some(self.user.clone()),
             labels: Some(HashMap::from([
                 (JOB_LABEL.to_owned(), job.to_owned()),
@@ -361,8 +367,11 @@ impl TaskLauncher for DockerTaskLauncher {
         let started = Instant::now();
         let bundle_path = local_path(&task.bundle_url)?;
         let report_path = local_path(&task.report_url)?;
-        let bundle_bytes = tokio::fs::read(&bundle_path)
+        let read = bundle_path.clone();
+        let bundle_bytes = tokio::task::spawn_blocking(move || read_capped(&read, MAX_BUNDLE_BYTES))
             .await
+            .map_err(io::Error::other)
+            .and_then(|read| read)
             .map_err(|err| LaunchError::Fatal(format!("cannot read the bundle {}: {err}", bundle_path.display())))?;
         let bundle: Bundle = serde_json::from_slice(&bundle_bytes)
             .map_err(|err| LaunchError::Fatal(format!("unreadable bundle {}: {err}", bundle_path.display())))?;
@@ -372,7 +381,13 @@ impl TaskLauncher for DockerTaskLauncher {
         let image = self.images.for_language(&task.language);
         let compiled = language::find(&bundle.language).is_some_and(|lang| lang.compile.is_some());
         let compile = compiled.then_some(&bundle.compile_limits);
-        let resources = Resources::for_job(&bundle.limits, compile, bundle.tests.len(), bundle_bytes.len());
+        let resources = Resources::for_job(
+            &bundle.limits,
+            compile,
+            bundle.tests.len(),
+            bundle.output_budget_bytes,
+            bundle_bytes.len(),
+        );
         let cmd =
             ["--bundle", &format!("file://{BUNDLE_MOUNT}"), "--report", &format!("file://{OUT_MOUNT}/report.json")]
                 .map(str::to_owned)
@@ -394,7 +409,14 @@ impl TaskLauncher for DockerTaskLauncher {
             }
         };
         let ran = started.elapsed();
-        let collected = match tokio::fs::read(run.report()).await {
+        // The report comes from a directory the container could write: no link is followed, and
+        // no more is read than this job's outputs can take.
+        let (written, limit) = (run.report(), judge::report_limit(&bundle));
+        let report = tokio::task::spawn_blocking(move || read_capped(&written, limit)).await.map_err(io::Error::other);
+        let collected = match report.and_then(|read| read) {
+            Err(err) if err.kind() == io::ErrorKind::FileTooLarge => Err(LaunchError::Fatal(format!(
+                "the runner's report is larger than {limit} bytes, the most this job's outputs can take; it was not read"
+            ))),
             Ok(report) => {
                 let report = self.containers.annotate_report(report);
                 tokio::task::spawn_blocking(move || write_atomically(&report_path, &report))
@@ -435,8 +457,15 @@ impl Resources {
     /// The program gets the larger of its test and compile limits (`compile` for compiled
     /// languages; the runner enforces each run's own); `/tmp`, whose pages count against the
     /// container's memory, as much again (at least [`MIN_TMPFS`]); the runner, what it holds
-    /// until the report is written (the bundle, and every captured output twice while encoding).
-    fn for_job(limits: &Limits, compile: Option<&Limits>, tests: usize, bundle_bytes: usize) -> Resources {
+    /// until the report is written (the bundle, and every captured output, at most the job's
+    /// output budget, twice while encoding).
+    fn for_job(
+        limits: &Limits,
+        compile: Option<&Limits>,
+        tests: usize,
+        output_budget: u64,
+        bundle_bytes: usize,
+    ) -> Resources {
         let largest = compile.map_or(*limits, |compile| Limits {
             memory_mb: limits.memory_mb.max(compile.memory_mb),
             processes: limits.processes.max(compile.processes),
@@ -444,8 +473,9 @@ impl Resources {
         });
         let program = largest.memory_mb << 20;
         let tmpfs = program.max(MIN_TMPFS);
-        let outputs =
-            (tests as u64 + 1).saturating_mul(2 * (limits.output_kb.max(compile.map_or(0, |c| c.output_kb)) << 10));
+        let compile_outputs = 2 * (compile.map_or(0, |c| c.output_kb) << 10);
+        let test_outputs = (tests as u64).saturating_mul(2 * (limits.output_kb << 10)).min(output_budget);
+        let outputs = compile_outputs + test_outputs;
         let runner = RUNNER_MEMORY + 2 * bundle_bytes as u64 + 2 * outputs;
         let memory = program.saturating_add(tmpfs).saturating_add(runner);
         Resources {
@@ -604,7 +634,7 @@ mod tests {
     }
 
     fn root() -> Containers {
-        Containers { server: "/srv/gavel-data".into(), user: "0:0".into() }
+        Containers { server: "/srv/gavel-data".into(), policy: IsolationPolicy::Container, user: "0:0".into() }
     }
 
     #[test]
@@ -616,18 +646,23 @@ mod tests {
 
     #[test]
     fn resources_follow_the_limits_and_the_compile_step_only_where_there_is_one() {
-        let interpreted = Resources::for_job(&limits(128, 32), None, 2, 1000);
+        let interpreted = Resources::for_job(&limits(128, 32), None, 2, u64::MAX, 1000);
         assert_eq!(interpreted.tmpfs_bytes, 128 << 20);
         assert_eq!(interpreted.pids, 32 + PIDS_MARGIN);
-        let runner = RUNNER_MEMORY + 2000 + 2 * 3 * 2 * (1024 << 10);
+        let runner = RUNNER_MEMORY + 2000 + 2 * 2 * 2 * (1024 << 10);
         assert_eq!(interpreted.memory_bytes, i64::try_from((256 << 20) + runner).expect("fits"));
 
-        let compiled = Resources::for_job(&limits(128, 32), Some(&limits(1024, 64)), 2, 1000);
+        let compiled = Resources::for_job(&limits(128, 32), Some(&limits(1024, 64)), 2, u64::MAX, 1000);
         assert_eq!(compiled.tmpfs_bytes, 1024 << 20);
         assert_eq!(compiled.pids, 64 + PIDS_MARGIN);
         assert!(compiled.memory_bytes > 2048 << 20, "{compiled:?}");
 
-        let tiny = Resources::for_job(&limits(16, 1), None, 1, 10);
+        let tiny = Resources::for_job(&limits(16, 1), None, 1, u64::MAX, 10);
+        let budgeted = Resources::for_job(&limits(128, 32), None, 100, 1 << 20, 1000);
+        assert_eq!(
+            budgeted.memory_bytes,
+            i64::try_from((256 << 20) + RUNNER_MEMORY + 2000 + 2 * (1 << 20)).expect("fits")
+        );
         assert_eq!(tiny.tmpfs_bytes, MIN_TMPFS);
     }
 

@@ -1,19 +1,26 @@
 //! Wires the local adapters over one data directory: `gavel.db` (jobs and queue), `blobs/`,
 //! `docker/` (the Docker launcher's per-job mounts), and `lock`, which keeps a second server off
-//! the same directory.
+//! the same directory. The directory holds every job's source and hidden tests, so it is this
+//! user's alone (0700, files 0600), and a server refuses one that is not.
+//!
+//! Opening also asks the launcher which isolation a job would get, started exactly as a job's
+//! runner is, and refuses to go on when that does not meet the isolation policy.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use gavel_core::isolation::{Isolation, IsolationPolicy};
+use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore, TaskLauncher};
 use tokio::sync::Notify;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::LocalError;
-use crate::blobs::FsBlobStore;
+use crate::blobs::{FsBlobStore, create_private_dirs};
 use crate::db::Db;
 use crate::docker::{DockerTaskLauncher, ImageNames};
 use crate::launcher::{DEFAULT_RUNNER_DEADLINE, ProcessTaskLauncher};
@@ -35,6 +42,8 @@ pub enum LauncherConfig {
 pub struct LocalConfig {
     pub data_dir: PathBuf,
     pub launcher: LauncherConfig,
+    /// The least isolation a job may run under.
+    pub policy: IsolationPolicy,
     /// Jobs waiting or running before submissions are refused (429).
     pub queue_capacity: u64,
     /// Kills a runner that hangs; bundle limits are far below it.
@@ -44,10 +53,11 @@ pub struct LocalConfig {
 }
 
 impl LocalConfig {
-    pub fn new(data_dir: impl Into<PathBuf>, launcher: LauncherConfig) -> LocalConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, launcher: LauncherConfig, policy: IsolationPolicy) -> LocalConfig {
         LocalConfig {
             data_dir: data_dir.into(),
             launcher,
+            policy,
             queue_capacity: 1000,
             runner_deadline: DEFAULT_RUNNER_DEADLINE,
             workers: WorkerConfig::default(),
@@ -69,6 +79,11 @@ pub struct Embedded {
     pub queue: Arc<SqliteJobQueue>,
     pub blobs: Arc<FsBlobStore>,
     pub launcher: Launcher,
+    /// Which languages jobs can use here, and the isolation they run under (which meets the
+    /// policy): what `/languages` and `/health` say.
+    pub languages: Vec<LanguageStatus>,
+    pub isolation: Isolation,
+    pub policy: IsolationPolicy,
     /// Poked by the workers whenever a job was handled; see [`WorkerDeps::job_handled`].
     pub job_handled: Arc<Notify>,
     workers: WorkerConfig,
@@ -76,12 +91,13 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Locks the data directory (creating it if needed), opens the store, queue and blobs, and
-    /// makes the jobs a crashed predecessor had leased runnable again at once (with the Docker
-    /// launcher, after removing the containers it left).
+    /// Locks the data directory (creating it if needed), opens the store, queue and blobs, checks
+    /// the isolation jobs would get against the policy, and makes the jobs a crashed predecessor
+    /// had leased runnable again at once (with the Docker launcher, after removing the
+    /// containers it left).
     pub async fn open(config: LocalConfig) -> Result<Embedded, LocalError> {
         let dir = &config.data_dir;
-        fs::create_dir_all(dir).map_err(|source| LocalError::Io { path: dir.clone(), source })?;
+        private_data_dir(dir)?;
         let lock = Arc::new(lock_data_dir(dir)?);
         let db_path = dir.join("gavel.db");
         let db = Db::open(&db_path, Some(lock))?;
@@ -91,15 +107,17 @@ impl Embedded {
         let launcher = match config.launcher {
             LauncherConfig::Process { runner } => {
                 info!(runner = %runner.display(), "jobs run in a runner process");
-                Launcher::Process(Arc::new(ProcessTaskLauncher::new(runner).with_deadline(config.runner_deadline)))
+                let launcher = ProcessTaskLauncher::new(runner, config.policy).with_deadline(config.runner_deadline);
+                Launcher::Process(Arc::new(launcher))
             }
             LauncherConfig::Docker { images } => {
-                let docker = DockerTaskLauncher::connect(images, dir, config.runner_deadline).await?;
+                let docker = DockerTaskLauncher::connect(images, dir, config.runner_deadline, config.policy).await?;
                 // Under the lock no other server runs containers for this directory.
                 docker.reap_orphans().await?;
                 Launcher::Docker(Arc::new(docker))
             }
         };
+        let (languages, isolation) = enforce(&launcher, config.policy).await?;
         // Under the lock no other process holds a lease: every one is a dead server's.
         let recovered = queue.recover_leases(Utc::now()).await?;
         if recovered > 0 {
@@ -111,6 +129,9 @@ impl Embedded {
             queue,
             blobs,
             launcher,
+            languages,
+            isolation,
+            policy: config.policy,
             job_handled: Arc::new(Notify::new()),
             workers: config.workers,
             sweep_every: config.sweep_every,
@@ -151,6 +172,56 @@ impl Embedded {
     }
 }
 
+/// The languages and the isolation jobs get from `launcher`; an error unless the isolation meets
+/// `policy`. The process launcher runs jobs side by side, so without namespaces it also needs
+/// Landlock to keep them apart; a Docker launcher without images runs nothing, so it starts
+/// (and `/health` says why nothing is available).
+async fn enforce(launcher: &Launcher, policy: IsolationPolicy) -> Result<(Vec<LanguageStatus>, Isolation), LocalError> {
+    let (languages, isolation) = match launcher {
+        Launcher::Process(process) => {
+            let (languages, isolation) = tokio::join!(crate::probe_languages(), process.probe());
+            let isolation = isolation.map_err(LocalError::Probe)?;
+            policy.check_side_by_side(&isolation)?;
+            (languages, isolation)
+        }
+        Launcher::Docker(docker) => {
+            let (languages, isolation) = docker.probe().await;
+            if languages.iter().any(|status| status.available) {
+                policy.check(&isolation)?;
+            }
+            (languages, isolation)
+        }
+    };
+    if policy == IsolationPolicy::Insecure {
+        warn!(
+            level = isolation.level.as_str(),
+            "INSECURE: the isolation policy is `insecure`; programs may reach this server, its files and its \
+             environment. Never run it for anyone but yourself"
+        );
+    }
+    info!(policy = policy.as_str(), level = isolation.level.as_str(), "jobs run under this isolation");
+    Ok((languages, isolation))
+}
+
+/// Creates the data directory 0700 if it is missing, and refuses one that another user owns or
+/// that anyone else may read, write or enter.
+fn private_data_dir(dir: &Path) -> Result<(), LocalError> {
+    let io = |source| LocalError::Io { path: dir.to_owned(), source };
+    create_private_dirs(dir).map_err(io)?;
+    let meta = std::fs::metadata(dir).map_err(io)?;
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(LocalError::DataDirNotPrivate {
+            path: dir.to_owned(),
+            mode: meta.mode() & 0o7777,
+            owner: meta.uid(),
+            uid,
+        });
+    }
+    Ok(())
+}
+
 /// An advisory lock, released by the OS when the process dies (so a crash never leaves it stale).
 fn lock_data_dir(dir: &Path) -> Result<File, LocalError> {
     let path = dir.join("lock");
@@ -158,6 +229,7 @@ fn lock_data_dir(dir: &Path) -> Result<File, LocalError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|source| LocalError::Io { path: path.clone(), source })?;
     match file.try_lock() {
@@ -172,6 +244,7 @@ mod tests {
     use std::future::Future;
     use std::os::unix::fs::PermissionsExt;
 
+    use gavel_core::isolation::IsolationPolicy;
     use gavel_core::job::{JobId, JobRecord, JobStatus};
     use gavel_core::limits::ServerLimits;
     use gavel_core::ports::{JobMessage, keys};
@@ -183,19 +256,24 @@ mod tests {
 
     const DEADLINE: Duration = Duration::from_secs(30);
 
-    /// A stand-in for gavel-runner: logs each start to `runs`, optionally sleeps, then reports
-    /// one test that printed "3". The job id comes from the report path (jobs/<id>/report.json).
+    /// The isolation the stand-in runner's probe reports.
+    const ISOLATION: &str = r#"{"level":"container","namespaces":[],"cgroup":null,"seccomp":true,"uid_drop":true,"pivot_root":false,"landlock":true,"notes":[]}"#;
+
+    /// A stand-in for gavel-runner: answers `probe` with [`ISOLATION`]; otherwise logs each start
+    /// to `runs`, optionally sleeps, then reports one test that printed "3". The job id comes
+    /// from the report path (jobs/<id>/report.json).
     fn runner(dir: &Path, sleep_s: &str) -> PathBuf {
         let path = dir.join("runner.sh");
         let runs = dir.join("runs");
         let script = format!(
             r#"#!/bin/sh
+if [ "$1" = probe ]; then echo '{ISOLATION}'; exit 0; fi
 echo "$@" >> {runs}
 sleep {sleep_s}
 report="${{4#file://}}"
 id=$(basename "$(dirname "$report")")
 cat > "$report" <<JSON
-{{"job_id":"$id","isolation":{{"level":"insecure","namespaces":[],"cgroup":null,"seccomp":false,"uid_drop":false,"pivot_root":false,"landlock":false,"notes":[]}},
+{{"job_id":"$id","isolation":{ISOLATION},
 "compile":null,"error":null,"tests":[{{"exit_code":0,"signal":null,"cpu_time_ms":1,"wall_time_ms":1,"memory_kb":1,
 "stdout":{{"text":"3\n","encoding":"utf8"}},"stderr":{{"text":"","encoding":"utf8"}},"stdout_truncated":false,"stderr_truncated":false,"limit":null}}]}}
 JSON
@@ -212,7 +290,8 @@ JSON
     }
 
     fn config(dir: &Path, runner: PathBuf) -> LocalConfig {
-        let mut config = LocalConfig::new(dir.join("data"), LauncherConfig::Process { runner });
+        let mut config =
+            LocalConfig::new(dir.join("data"), LauncherConfig::Process { runner }, IsolationPolicy::Container);
         config.workers.workers = 2;
         config
     }
@@ -274,7 +353,8 @@ JSON
     async fn a_runner_without_a_report_fails_the_job() {
         let dir = tempfile::tempdir().expect("tempdir");
         let runner = dir.path().join("runner.sh");
-        std::fs::write(&runner, "#!/bin/sh\nexit 2\n").expect("write runner");
+        let script = format!("#!/bin/sh\nif [ \"$1\" = probe ]; then echo '{ISOLATION}'; exit 0; fi\nexit 2\n");
+        std::fs::write(&runner, script).expect("write runner");
         std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let services = Embedded::open(config(dir.path(), runner)).await.expect("open");
         let pool = services.start();
@@ -319,6 +399,37 @@ JSON
         assert_eq!(done.status, JobStatus::Completed);
         pool.shutdown(DEADLINE).await;
         assert_eq!(runs(dir.path()), 1);
+    }
+
+    #[tokio::test]
+    async fn isolation_below_the_policy_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let full = LocalConfig { policy: IsolationPolicy::Full, ..config(dir.path(), runner(dir.path(), "0")) };
+        let err = Embedded::open(full).await.err().expect("container isolation does not meet `full`");
+        let text = err.to_string();
+        assert!(text.contains("`full`") && text.contains("namespaces") && text.contains("cgroup"), "{text}");
+        assert_eq!(runs(dir.path()), 0, "nothing ran");
+        let insecure = LocalConfig { policy: IsolationPolicy::Insecure, ..config(dir.path(), runner(dir.path(), "0")) };
+        let services = Embedded::open(insecure).await.expect("insecure takes anything");
+        assert_eq!(services.isolation.level, gavel_core::isolation::IsolationLevel::Container);
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_others_can_reach_is_refused_and_files_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config(dir.path(), runner(dir.path(), "0"));
+        let services = Embedded::open(config.clone()).await.expect("open");
+        let mode = |path: &Path| std::fs::metadata(path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&config.data_dir), 0o700);
+        assert_eq!(mode(&config.data_dir.join("gavel.db")), 0o600);
+        let id = submit(&services).await;
+        assert_eq!(mode(&services.blobs.root().join("jobs").join(id.as_str())), 0o700);
+        assert_eq!(mode(&services.blobs.root().join(gavel_core::ports::keys::bundle(&id))), 0o600);
+        drop(services);
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        let err = Embedded::open(config.clone()).await.err().expect("group-readable");
+        assert!(matches!(err, LocalError::DataDirNotPrivate { mode: 0o750, .. }), "{err}");
+        assert!(err.to_string().contains("chmod 700"), "{err}");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gavel_core::isolation::{Isolation, IsolationPolicy};
 use gavel_core::ports::{LaunchError, RunnerTask, TaskLauncher};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -21,17 +22,21 @@ const LOG_CAP: u64 = 64 * 1024;
 /// How long the runner's pipes may stay open after it exited.
 const PIPE_GRACE: Duration = Duration::from_secs(1);
 
-/// The embedded [`TaskLauncher`]: `<runner> --bundle URL --report URL`, and the report (or its
-/// absence) decides the job, not the exit status.
+/// How long `gavel-runner probe` may take (it runs no program, only the sandbox's own checks).
+const PROBE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The embedded [`TaskLauncher`]: `<runner> --bundle URL --report URL` under the deployment's
+/// isolation policy, and the report (or its absence) decides the job, not the exit status.
 #[derive(Debug, Clone)]
 pub struct ProcessTaskLauncher {
     runner: PathBuf,
+    policy: IsolationPolicy,
     deadline: Duration,
 }
 
 impl ProcessTaskLauncher {
-    pub fn new(runner: impl Into<PathBuf>) -> ProcessTaskLauncher {
-        ProcessTaskLauncher { runner: runner.into(), deadline: DEFAULT_RUNNER_DEADLINE }
+    pub fn new(runner: impl Into<PathBuf>, policy: IsolationPolicy) -> ProcessTaskLauncher {
+        ProcessTaskLauncher { runner: runner.into(), policy, deadline: DEFAULT_RUNNER_DEADLINE }
     }
 
     /// Kills a runner still running after `deadline`.
@@ -39,9 +44,41 @@ impl ProcessTaskLauncher {
         self.deadline = deadline;
         self
     }
+
+    /// The runner, with exactly the environment a job's runner gets.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.runner);
+        command
+            .env_clear()
+            .envs(runner_env(std::env::vars_os()))
+            .env(IsolationPolicy::ENV, self.policy.as_str())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Dropping the wait (deadline, shutdown) must not leave the runner behind.
+            .kill_on_drop(true);
+        command
+    }
+
+    /// The isolation a job's runner gets here, as `gavel-runner probe` finds it when started
+    /// exactly as a job's runner is: what `/health` reports and the policy is checked against.
+    pub async fn probe(&self) -> Result<Isolation, String> {
+        let output = self.command().arg("probe").output();
+        let output = match tokio::time::timeout(PROBE_DEADLINE, output).await {
+            Err(_) => return Err(format!("gavel-runner probe did not finish within {PROBE_DEADLINE:?}")),
+            Ok(Err(err)) => return Err(format!("cannot start the runner {}: {err}", self.runner.display())),
+            Ok(Ok(output)) => output,
+        };
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("gavel-runner probe failed ({}): {}", output.status, stderr.trim()));
+        }
+        serde_json::from_slice(&output.stdout).map_err(|err| format!("unreadable gavel-runner probe output: {err}"))
+    }
 }
 
-/// Only what the runner needs passes through: no secret of the server reaches it.
+/// Only what the runner needs passes through: no secret of the server reaches it (and its
+/// isolation policy is the launcher's, whatever the server's environment says).
 fn runner_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
     vars.filter(|(name, _)| {
         name.to_str().is_some_and(|name| name == "PATH" || name == "RUST_LOG" || name.starts_with("GAVEL_SANDBOX_"))
@@ -52,20 +89,14 @@ fn runner_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsString
 #[async_trait]
 impl TaskLauncher for ProcessTaskLauncher {
     async fn launch(&self, task: &RunnerTask) -> Result<(), LaunchError> {
-        let mut child = Command::new(&self.runner)
+        let mut child = self
+            .command()
             .arg("--bundle")
             .arg(&task.bundle_url)
             .arg("--report")
             .arg(&task.report_url)
-            .env_clear()
-            .envs(runner_env(std::env::vars_os()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             // Its own process group, so everything it starts can be killed with it.
             .process_group(0)
-            // Dropping the wait (deadline, shutdown) must not leave the runner behind.
-            .kill_on_drop(true)
             .spawn()
             .map_err(|err| LaunchError::Fatal(format!("cannot start the runner {}: {err}", self.runner.display())))?;
         let group = child.id().map(KillGroupOnDrop);
@@ -178,24 +209,25 @@ mod tests {
         // Writes its arguments and environment to the report path (the 4th argument minus file://).
         let runner = script(dir.path(), r#"out="${4#file://}"; { echo "$@"; env; } > "$out"; echo noise >&2"#);
         let task = task(dir.path());
-        ProcessTaskLauncher::new(&runner).launch(&task).await.expect("launch");
+        ProcessTaskLauncher::new(&runner, IsolationPolicy::Container).launch(&task).await.expect("launch");
         let written = std::fs::read_to_string(dir.path().join("report.json")).expect("report");
         assert!(written.starts_with(&format!("--bundle {} --report {}\n", task.bundle_url, task.report_url)));
         assert!(written.contains("PATH="), "{written}");
         assert!(!written.contains("HOME="), "{written}");
+        assert!(written.contains("GAVEL_ISOLATION=container\n"), "the launcher's policy reaches the runner: {written}");
     }
 
     #[tokio::test]
     async fn a_failing_runner_is_not_a_launch_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let runner = script(dir.path(), "echo cannot start >&2; exit 3");
-        assert_eq!(ProcessTaskLauncher::new(runner).launch(&task(dir.path())).await, Ok(()));
+        assert_eq!(ProcessTaskLauncher::new(runner, IsolationPolicy::Full).launch(&task(dir.path())).await, Ok(()));
     }
 
     #[tokio::test]
     async fn a_missing_runner_is_fatal() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let launcher = ProcessTaskLauncher::new(dir.path().join("no-such-runner"));
+        let launcher = ProcessTaskLauncher::new(dir.path().join("no-such-runner"), IsolationPolicy::Full);
         let err = launcher.launch(&task(dir.path())).await.expect_err("no runner");
         assert!(matches!(err, LaunchError::Fatal(ref m) if m.contains("cannot start the runner")), "{err}");
     }
@@ -206,7 +238,8 @@ mod tests {
         let pid_file = dir.path().join("pid");
         // The runner's own child must die with it.
         let runner = script(dir.path(), &format!("sleep 600 & echo $! > {}; wait", pid_file.display()));
-        let launcher = ProcessTaskLauncher::new(runner).with_deadline(Duration::from_millis(500));
+        let launcher =
+            ProcessTaskLauncher::new(runner, IsolationPolicy::Full).with_deadline(Duration::from_millis(500));
         let err = launcher.launch(&task(dir.path())).await.expect_err("deadline");
         assert!(matches!(err, LaunchError::Fatal(ref m) if m.contains("did not finish")), "{err}");
         let pid = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();

@@ -37,6 +37,16 @@ pub enum LocalError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("the data directory {0} is in use by another Gavel server")]
     Locked(PathBuf),
+    #[error(
+        "the data directory {path} (mode {mode:o}, owner uid {owner}) must be this user's alone: it holds every \
+         job's source and hidden tests; fix it with chmod 700 {path}{chown}", path = path.display(),
+        chown = if *owner == *uid { String::new() } else { format!(" and chown {uid} {}", path.display()) }
+    )]
+    DataDirNotPrivate { path: PathBuf, mode: u32, owner: u32, uid: u32 },
+    #[error("cannot tell which isolation jobs would get: {0}")]
+    Probe(String),
+    #[error(transparent)]
+    PolicyUnmet(#[from] gavel_core::isolation::PolicyUnmet),
     #[error("the Docker launcher: {0}")]
     Docker(String),
     #[error(transparent)]

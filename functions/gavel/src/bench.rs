@@ -3,11 +3,10 @@
 //! and jobs per second with concurrent clients.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use gavel_runner::sandbox::{RunCommand, Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 
 use crate::client::Client;
@@ -36,7 +35,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     for argv in [&["/bin/true"][..], &["python3", "-c", "pass"][..]] {
         let runs = args.runs;
         let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
-        let (bare, sandboxed, setup) = tokio::task::spawn_blocking(move || overhead(&argv, runs)).await??;
+        let (bare, sandboxed, setup) = overhead(&serve::runner(args.runner.clone())?, &argv, runs).await?;
         println!(
             "{:<22} bare {:>7}  sandboxed {:>7}  overhead {:>7}  (p90 bare {}, sandboxed {}; per-job setup {})",
             format!("`{}`", argv_label(&bare.argv)),
@@ -49,7 +48,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
 
-    let data_dir = tempfile::tempdir().context("creating a scratch data dir")?;
+    let data_dir = crate::serve::private_tempdir().context("creating a scratch data dir")?;
     let server = serve::start(ServeArgs::embedded_scratch(data_dir.path(), args.runner.clone())).await?;
     let client = Client::new(&server.base_url());
     let outcome = server_figures(&client, &args).await;
@@ -111,57 +110,37 @@ async fn judge(client: &Client, request: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Bare fork+exec timings, sandboxed timings, and the per-job sandbox setup (new + drop).
-fn overhead(argv: &[String], runs: usize) -> anyhow::Result<(Samples, Samples, Duration)> {
-    let mut bare = Samples { argv: argv.to_vec(), ..Samples::default() };
-    for _ in 0..runs {
-        let started = Instant::now();
-        let status = Command::new(&argv[0])
-            .args(&argv[1..])
-            // The binaries the sandbox runs, not whatever the caller's PATH finds first.
-            .env("PATH", gavel_core::language::TOOLCHAIN_PATH)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        bare.push(started.elapsed());
-        if !status.success() {
-            bail!("`{}` failed bare: {status}", argv_label(argv));
-        }
+/// Bare fork+exec timings, sandboxed timings, and the per-job sandbox setup (new + drop), as
+/// `gavel-runner overhead` measures them where the sandbox is.
+async fn overhead(
+    runner: &std::path::Path,
+    argv: &[String],
+    runs: usize,
+) -> anyhow::Result<(Samples, Samples, Duration)> {
+    let output = tokio::process::Command::new(runner)
+        .arg("overhead")
+        .arg(runs.to_string())
+        .args(argv)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("starting {}", runner.display()))?;
+    if !output.status.success() {
+        bail!("gavel-runner overhead failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
     }
-
-    let setup_started = Instant::now();
-    let mut sandbox = Sandbox::new(SandboxOptions {
-        files: Vec::new(),
-        readonly_paths: Vec::new(),
-        memory_bytes: 256 << 20,
-        processes: 64,
-        force_degraded: false,
-    })?;
-    let setup = setup_started.elapsed();
-    let command = RunCommand {
+    let measured: Value = serde_json::from_slice(&output.stdout).context("reading gavel-runner overhead's output")?;
+    let samples = |key: &str| Samples {
         argv: argv.to_vec(),
-        env: Vec::new(),
-        stdin: Vec::new(),
-        cpu_time_ms: 5_000,
-        wall_time_ms: 10_000,
-        output_bytes: 64 << 10,
-        memory_bytes: None,
-        processes: None,
-        writable_box: false,
+        durations: measured[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .map(Duration::from_micros)
+            .collect(),
     };
-    let mut sandboxed = Samples { argv: argv.to_vec(), ..Samples::default() };
-    for _ in 0..runs {
-        let started = Instant::now();
-        let outcome = sandbox.run(&command)?;
-        sandboxed.push(started.elapsed());
-        if outcome.exit_code != Some(0) {
-            bail!("`{}` failed in the sandbox: {outcome:?}", argv_label(argv));
-        }
-    }
-    let teardown_started = Instant::now();
-    drop(sandbox);
-    Ok((bare, sandboxed, setup + teardown_started.elapsed()))
+    let setup = Duration::from_micros(measured["setup_us"].as_u64().unwrap_or_default());
+    Ok((samples("bare_us"), samples("sandboxed_us"), setup))
 }
 
 #[derive(Default)]

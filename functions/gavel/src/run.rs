@@ -47,7 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let view = match &args.server {
         Some(base) => judge(&Client::new(base), &request).await?,
         None => {
-            let data_dir = tempfile::tempdir().context("creating a scratch data dir")?;
+            let data_dir = crate::serve::private_tempdir().context("creating a scratch data dir")?;
             let serve_args =
                 ServeArgs { launcher: args.launcher.clone(), ..ServeArgs::embedded_scratch(data_dir.path(), None) };
             let server = serve::start(serve_args).await?;

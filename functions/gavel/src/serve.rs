@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use gavel_core::isolation::IsolationPolicy;
 use gavel_core::limits::ServerLimits;
 use gavel_http::AppState;
-use gavel_local::{Embedded, ImageNames, Launcher, LauncherConfig, LocalConfig, WorkerPool};
+use gavel_local::{Embedded, ImageNames, LauncherConfig, LocalConfig, WorkerPool};
 use tokio::sync::oneshot;
 use tracing::info;
 
@@ -49,6 +50,16 @@ pub struct LauncherArgs {
     /// The tag of the Docker launcher's images.
     #[arg(long, env = "GAVEL_IMAGE_TAG", default_value = gavel_local::DEFAULT_IMAGE_TAG)]
     pub image_tag: String,
+    /// The least isolation a program may run under: `full` (namespaces, a cgroup and a uid of
+    /// its own; the process launcher's default), `container` (the container around each job is
+    /// the boundary; the Docker launcher's default) or `insecure` (a developer's own machine).
+    /// The server refuses to start where it cannot be met, and says what is missing.
+    #[arg(long, env = "GAVEL_ISOLATION", value_parser = parse_policy)]
+    pub isolation: Option<IsolationPolicy>,
+}
+
+fn parse_policy(value: &str) -> Result<IsolationPolicy, String> {
+    IsolationPolicy::parse(value).ok_or_else(|| format!("{value:?} is not one of full, container, insecure"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,23 +72,26 @@ impl LauncherArgs {
     /// The process launcher with `runner` (or the default one).
     pub fn process(runner: Option<PathBuf>) -> LauncherArgs {
         let images = ImageNames::default();
-        LauncherArgs { launcher: LauncherKind::Process, runner, image_prefix: images.prefix, image_tag: images.tag }
+        LauncherArgs {
+            launcher: LauncherKind::Process,
+            runner,
+            image_prefix: images.prefix,
+            image_tag: images.tag,
+            isolation: None,
+        }
+    }
+
+    /// The policy asked for, or the launcher's own.
+    fn policy(&self) -> IsolationPolicy {
+        self.isolation.unwrap_or(match self.launcher {
+            LauncherKind::Process => IsolationPolicy::Full,
+            LauncherKind::Docker => IsolationPolicy::Container,
+        })
     }
 
     fn config(self) -> anyhow::Result<LauncherConfig> {
         match self.launcher {
-            LauncherKind::Process => {
-                let runner = match self.runner {
-                    Some(runner) => runner,
-                    None => std::env::current_exe().context("locating this executable")?.with_file_name("gavel-runner"),
-                };
-                anyhow::ensure!(
-                    runner.exists(),
-                    "the runner {} does not exist; build it (cargo build --workspace --bins) or pass --runner",
-                    runner.display()
-                );
-                Ok(LauncherConfig::Process { runner })
-            }
+            LauncherKind::Process => Ok(LauncherConfig::Process { runner: runner(self.runner)? }),
             LauncherKind::Docker => {
                 Ok(LauncherConfig::Docker { images: ImageNames { prefix: self.image_prefix, tag: self.image_tag } })
             }
@@ -96,6 +110,26 @@ impl ServeArgs {
             launcher: LauncherArgs::process(runner),
         }
     }
+}
+
+/// A scratch directory that can be a data directory: this user's alone.
+pub fn private_tempdir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir()
+}
+
+/// The runner binary: `given`, or gavel-runner next to this executable.
+pub fn runner(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let runner = match given {
+        Some(runner) => runner,
+        None => std::env::current_exe().context("locating this executable")?.with_file_name("gavel-runner"),
+    };
+    anyhow::ensure!(
+        runner.exists(),
+        "the runner {} does not exist; build it (cargo build --workspace --bins) or pass --runner",
+        runner.display()
+    );
+    Ok(runner)
 }
 
 /// A server running in this process.
@@ -124,29 +158,24 @@ impl RunningServer {
 /// Opens the data dir, probes toolchains and isolation where jobs run, and starts HTTP and the
 /// workers.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
-    let mut config = LocalConfig::new(&args.data_dir, args.launcher.config()?);
+    // Everything the server writes (the data directory, the Docker launcher's mounts) is its own.
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0o077) };
+    let policy = args.launcher.policy();
+    let mut config = LocalConfig::new(&args.data_dir, args.launcher.config()?, policy);
     config.queue_capacity = args.queue_capacity;
     if let Some(workers) = args.workers {
         config.workers.workers = workers.max(1);
     }
     let services = Embedded::open(config).await.with_context(|| format!("opening {}", args.data_dir.display()))?;
-    let (languages, isolation) = match &services.launcher {
-        Launcher::Process(_) => {
-            let (languages, isolation) =
-                tokio::join!(gavel_local::probe_languages(), tokio::task::spawn_blocking(gavel_runner::sandbox::probe));
-            (languages, isolation.context("probing the sandbox")?)
-        }
-        // What the images offer, and the isolation a job's container gets.
-        Launcher::Docker(docker) => docker.probe().await,
-    };
     let state = AppState {
         store: services.job_store(),
         blobs: services.blob_store(),
         queue: services.job_queue(),
         limits: Arc::new(ServerLimits::default()),
-        languages: languages.into(),
-        isolation,
-        policy: gavel_core::IsolationPolicy::Full,
+        languages: services.languages.clone().into(),
+        isolation: services.isolation.clone(),
+        policy: services.policy,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         job_finished: Some(Arc::clone(&services.job_handled)),
         max_wait: Duration::from_secs(gavel_http::MAX_WAIT_SECS),

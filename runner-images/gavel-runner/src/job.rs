@@ -1,5 +1,6 @@
 //! One job: compile once, run every test in the sandbox, report what happened.
 
+use gavel_core::isolation::IsolationPolicy;
 use gavel_core::language::{self, Language};
 use gavel_core::limits::Limits;
 use gavel_core::runner::{Bundle, Output, Report, StepReport};
@@ -7,9 +8,10 @@ use tracing::{debug, warn};
 
 use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxOptions};
 
-/// Runs a bundle to a report. Never fails: what went wrong on the platform's side is in
+/// Runs a bundle to a report, under at least the isolation `policy` demands: a sandbox weaker
+/// than that runs nothing. Never fails: what went wrong on the platform's side is in
 /// `Report::error`, what the program did is in the steps.
-pub fn run(bundle: Bundle) -> Report {
+pub fn run(bundle: Bundle, policy: IsolationPolicy) -> Report {
     let Some(lang) = language::find(&bundle.language) else {
         return not_run(&bundle, format!("this runner does not know the language {:?}", bundle.language));
     };
@@ -34,6 +36,11 @@ pub fn run(bundle: Bundle) -> Report {
         tests: Vec::new(),
         error: None,
     };
+    if let Err(unmet) = policy.check(sandbox.isolation()) {
+        warn!(job_id = %bundle.job_id, %unmet, "isolation policy not met; nothing runs");
+        report.error = Some(format!("no program was run: {unmet}"));
+        return report;
+    }
     if let Err(err) = run_steps(&mut sandbox, lang, &bundle, &mut report) {
         warn!(job_id = %bundle.job_id, %err, "sandbox run failed");
         report.error = Some(format!("sandbox failure: {err}"));
@@ -68,14 +75,16 @@ fn run_steps(
             return Ok(());
         }
     }
+    // One budget for every test's output: a test past it is stopped at the output limit.
+    let mut budget = bundle.output_budget_bytes;
     for test in &bundle.tests {
-        let step = step_report(sandbox.run(&command(
-            lang,
-            lang.run,
-            test.input.clone().into_bytes(),
-            &bundle.limits,
-            false,
-        ))?);
+        let run = RunCommand {
+            combined_output_bytes: budget,
+            ..command(lang, lang.run, test.input.clone().into_bytes(), &bundle.limits, false)
+        };
+        let outcome = sandbox.run(&run)?;
+        budget = budget.saturating_sub((outcome.stdout.len() + outcome.stderr.len()) as u64);
+        let step = step_report(outcome);
         let failed = !step.succeeded();
         report.tests.push(step);
         if failed && bundle.stop_on_first_failure {
@@ -93,6 +102,7 @@ fn command(lang: &Language, argv: &[&str], stdin: Vec<u8>, limits: &Limits, writ
         cpu_time_ms: limits.time_ms,
         wall_time_ms: limits.wall_time_ms,
         output_bytes: limits.output_kb * 1024,
+        combined_output_bytes: u64::MAX,
         memory_bytes: Some(mib(limits.memory_mb)),
         processes: Some(limits.processes),
         writable_box,

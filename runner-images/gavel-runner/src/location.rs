@@ -1,11 +1,10 @@
 //! Where the bundle comes from and the report goes: `file://` paths (embedded) or HTTP URLs
 //! (presigned S3 GET/PUT on AWS, so the task itself holds no credentials).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Bundles carry sources and test inputs, so they are bounded but not tiny.
-const MAX_BUNDLE_BYTES: u64 = 512 * 1024 * 1024;
+use gavel_core::runner::MAX_BUNDLE_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocationError {
@@ -35,7 +34,15 @@ fn parse(url: &str) -> Result<Location<'_>, LocationError> {
 pub fn fetch(url: &str) -> Result<Vec<u8>, LocationError> {
     match parse(url)? {
         Location::File(path) => {
-            std::fs::read(path).map_err(|source| LocationError::File { path: path.to_owned(), source })
+            let fail = |source| LocationError::File { path: path.to_owned(), source };
+            let mut bytes = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(fail)?;
+            if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+                return Err(fail(std::io::Error::other(format!("larger than {MAX_BUNDLE_BYTES} bytes"))));
+            }
+            Ok(bytes)
         }
         Location::Http(url) => {
             let http = |source| LocationError::Http { method: "GET", source: Box::new(source) };
@@ -59,15 +66,28 @@ pub fn store(url: &str, body: &[u8]) -> Result<(), LocationError> {
     }
 }
 
-/// Readers never see a half-written report.
+/// Readers never see a half-written report. The file is made under a fresh name that nothing can
+/// already hold (`O_EXCL`, no symlink followed), readable by its owner only, then renamed over
+/// `path` (a rename replaces whatever is there, a planted link included, and follows none).
 fn write_atomically(path: &Path, body: &[u8]) -> Result<(), LocationError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let fail = |source| LocationError::File { path: path.to_owned(), source };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
+    tmp.push(format!(".{}-{nanos}.partial", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-    file.write_all(body).and_then(|()| file.sync_all()).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(fail)?;
+    let written = file.write_all(body).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(fail)
 }
 
 #[cfg(test)]
@@ -80,7 +100,24 @@ mod tests {
         let url = format!("file://{}/report.json", dir.path().display());
         store(&url, b"{\"ok\":true}").expect("store");
         assert_eq!(fetch(&url).expect("fetch"), b"{\"ok\":true}");
-        assert!(!dir.path().join("report.json.partial").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).expect("list").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names, ["report.json"], "no partial file is left");
+    }
+
+    /// A link planted where the report goes is replaced, never written through.
+    #[test]
+    fn a_planted_link_is_replaced_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"untouched").expect("target");
+        let report = dir.path().join("report.json");
+        std::os::unix::fs::symlink(&target, &report).expect("plant a link");
+        store(&format!("file://{}", report.display()), b"{}").expect("store");
+        assert_eq!(std::fs::read(&target).expect("target"), b"untouched");
+        let meta = std::fs::symlink_metadata(&report).expect("report");
+        assert!(meta.is_file(), "the link was replaced by the report");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
 
     /// A one-request HTTP server on loopback: answers `response` and hands back what it received.

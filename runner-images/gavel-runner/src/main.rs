@@ -1,9 +1,12 @@
 //! `gavel-runner --bundle URL --report URL`: fetch the bundle, compile once, run every test in the
-//! sandbox, write the report. `gavel-runner probe` prints the isolation this host allows.
+//! sandbox, write the report. `gavel-runner probe` prints the isolation this host allows;
+//! `gavel-runner overhead` what the sandbox costs per run.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
+use gavel_core::isolation::IsolationPolicy;
+use gavel_core::runner::Report;
 use gavel_runner::{job, location};
 
 /// The locations as a Fargate task gets them (container overrides).
@@ -11,8 +14,10 @@ const BUNDLE_VAR: &str = "GAVEL_BUNDLE_URL";
 const REPORT_VAR: &str = "GAVEL_REPORT_URL";
 
 const USAGE: &str = "usage: gavel-runner --bundle URL --report URL | gavel-runner probe
+       gavel-runner overhead RUNS PROGRAM [ARG...]
   URL is file:///path or http(s)://… (a presigned S3 URL on AWS)
-  GAVEL_BUNDLE_URL and GAVEL_REPORT_URL may be given instead of the flags";
+  GAVEL_BUNDLE_URL and GAVEL_REPORT_URL may be given instead of the flags
+  GAVEL_ISOLATION=full|container|insecure: the least isolation a program may run under (full)";
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -29,18 +34,46 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Vec<String>) -> anyhow::Result<ExitCode> {
-    if args.first().map(String::as_str) == Some("probe") {
-        println!("{}", serde_json::to_string_pretty(&gavel_runner::sandbox::probe())?);
-        return Ok(ExitCode::SUCCESS);
+    match args.first().map(String::as_str) {
+        Some("probe") => {
+            println!("{}", serde_json::to_string_pretty(&gavel_runner::sandbox::probe())?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some("overhead") => {
+            let runs =
+                args.get(1).and_then(|n| n.parse().ok()).with_context(|| format!("a number of runs\n{USAGE}"))?;
+            println!("{}", gavel_runner::overhead::measure(&args[2..], runs)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let (bundle_url, report_url) = parse_locations(&args)?;
     gavel_runner::sandbox::scrub_process_strings(&[BUNDLE_VAR, REPORT_VAR]);
     let bundle_bytes = location::fetch(&bundle_url).context("reading the bundle")?;
-    let bundle = serde_json::from_slice(&bundle_bytes).context("parsing the bundle")?;
-    let report = job::run(bundle);
+    let bundle: gavel_core::runner::Bundle = serde_json::from_slice(&bundle_bytes).context("parsing the bundle")?;
+    let report = match policy() {
+        Ok(policy) => job::run(bundle, policy),
+        Err(error) => Report {
+            job_id: bundle.job_id,
+            isolation: gavel_runner::sandbox::probe(),
+            compile: None,
+            tests: Vec::new(),
+            error: Some(error),
+        },
+    };
     let body = serde_json::to_vec(&report).context("encoding the report")?;
     location::store(&report_url, &body).context("writing the report")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The isolation policy from the environment; `full` when unset.
+fn policy() -> Result<IsolationPolicy, String> {
+    match std::env::var(IsolationPolicy::ENV) {
+        Err(_) => Ok(IsolationPolicy::Full),
+        Ok(value) => IsolationPolicy::parse(&value).ok_or_else(|| {
+            format!("{}={value:?} is not an isolation policy: full, container or insecure", IsolationPolicy::ENV)
+        }),
+    }
 }
 
 fn parse_locations(args: &[String]) -> anyhow::Result<(String, String)> {

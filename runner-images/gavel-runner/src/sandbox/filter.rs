@@ -1,6 +1,11 @@
 //! The seccomp deny-list the program gets just before `execve` (built by the host, installed by
 //! the forked child). Denied calls fail with `EPERM`; `clone3` and x32 calls fail with `ENOSYS` so
 //! libc falls back to `clone`, whose flags (unlike clone3's) a filter can inspect.
+//!
+//! Where the sandbox has no namespaces or job cgroup of its own ([`Confinement`]), the filter
+//! also closes what they would have: sockets other than `AF_UNIX` (no network namespace), System V
+//! IPC (no IPC namespace), and the ways to make the kernel hold memory no counter sees (growing
+//! socket and pipe buffers, `memfd_create`) without a memory cgroup.
 
 use std::collections::BTreeMap;
 
@@ -84,6 +89,37 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
     libc::CLONE_NEWCGROUP,
 ];
 
+/// System V IPC, whose objects outlive the program and are shared by everything in one IPC
+/// namespace.
+const SYSV_IPC: &[libc::c_long] = &[
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmdt,
+    libc::SYS_shmctl,
+    libc::SYS_semget,
+    libc::SYS_semop,
+    libc::SYS_semtimedop,
+    libc::SYS_semctl,
+    libc::SYS_msgget,
+    libc::SYS_msgsnd,
+    libc::SYS_msgrcv,
+    libc::SYS_msgctl,
+];
+
+/// `setsockopt(SOL_SOCKET, …)` options that grow a socket's buffers past the default.
+const BUFFER_OPTIONS: &[libc::c_int] = &[libc::SO_SNDBUF, libc::SO_RCVBUF, libc::SO_SNDBUFFORCE, libc::SO_RCVBUFFORCE];
+
+/// What the filter must make up for: the isolation the rest of the sandbox could not set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Confinement {
+    /// No network namespace: only `AF_UNIX` sockets.
+    pub no_network_namespace: bool,
+    /// No IPC namespace: no System V IPC.
+    pub no_ipc_namespace: bool,
+    /// No memory cgroup: no growing socket or pipe buffers, no `memfd_create`.
+    pub no_memory_cgroup: bool,
+}
+
 /// `personality` values that are harmless (the list Docker allows); others, such as
 /// READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE, weaken the program's own hardening.
 const PERSONALITIES: &[u64] = &[0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
@@ -116,17 +152,39 @@ fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, SandboxError> 
 }
 
 /// The deny-list filter (EPERM).
-fn deny_filter() -> Result<BpfProgram, SandboxError> {
+fn deny_filter(confinement: Confinement) -> Result<BpfProgram, SandboxError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|&nr| (nr, Vec::new())).collect();
+    if confinement.no_ipc_namespace {
+        rules.extend(SYSV_IPC.iter().map(|&nr| (nr, Vec::new())));
+    }
+    if confinement.no_memory_cgroup {
+        rules.insert(libc::SYS_memfd_create, Vec::new());
+        let sol_socket = libc::SOL_SOCKET as u64;
+        let grow = BUFFER_OPTIONS
+            .iter()
+            .map(|&option| {
+                rule(vec![cond(1, SeccompCmpOp::Eq, sol_socket)?, cond(2, SeccompCmpOp::Eq, option as u64)?])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        rules.insert(libc::SYS_setsockopt, grow);
+        rules.insert(libc::SYS_fcntl, vec![rule(vec![cond(1, SeccompCmpOp::Eq, libc::F_SETPIPE_SZ as u64)?])?]);
+    }
     let clone_rules = NAMESPACE_FLAGS
         .iter()
         .map(|&f| rule(vec![cond(0, SeccompCmpOp::MaskedEq(f as u64), f as u64)?]))
         .collect::<Result<Vec<_>, _>>()?;
     rules.insert(libc::SYS_clone, clone_rules);
-    // AF_VSOCK is not network-namespaced; on a VM it reaches the hypervisor.
-    let vsock = libc::AF_VSOCK as u64;
-    rules.insert(libc::SYS_socket, vec![rule(vec![cond(0, SeccompCmpOp::Eq, vsock)?])?]);
-    rules.insert(libc::SYS_socketpair, vec![rule(vec![cond(0, SeccompCmpOp::Eq, vsock)?])?]);
+    // AF_VSOCK is not network-namespaced; on a VM it reaches the hypervisor. Without a network
+    // namespace of its own the program may only talk to itself.
+    let socket_rules = || -> Result<Vec<SeccompRule>, SandboxError> {
+        Ok(if confinement.no_network_namespace {
+            vec![rule(vec![cond(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?])?]
+        } else {
+            vec![rule(vec![cond(0, SeccompCmpOp::Eq, libc::AF_VSOCK as u64)?])?]
+        })
+    };
+    rules.insert(libc::SYS_socket, socket_rules()?);
+    rules.insert(libc::SYS_socketpair, socket_rules()?);
     let odd_personality = PERSONALITIES.iter().map(|&p| cond(0, SeccompCmpOp::Ne, p)).collect::<Result<Vec<_>, _>>()?;
     rules.insert(libc::SYS_personality, vec![rule(odd_personality)?]);
     let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch()?)
@@ -163,8 +221,8 @@ fn enosys_filter() -> BpfProgram {
 }
 
 /// Both filters, in installation order.
-pub(super) fn build() -> Result<Vec<BpfProgram>, SandboxError> {
-    Ok(vec![enosys_filter(), deny_filter()?])
+pub(super) fn build(confinement: Confinement) -> Result<Vec<BpfProgram>, SandboxError> {
+    Ok(vec![enosys_filter(), deny_filter(confinement)?])
 }
 
 #[cfg(test)]
@@ -173,9 +231,13 @@ mod unit {
 
     #[test]
     fn filters_compile() {
-        let filters = build().expect("filters build");
-        assert_eq!(filters.len(), 2);
-        assert!(filters.iter().all(|f| !f.is_empty() && f.len() < 4096));
+        let all = Confinement { no_network_namespace: true, no_ipc_namespace: true, no_memory_cgroup: true };
+        for confinement in [Confinement::default(), all] {
+            let filters = build(confinement).expect("filters build");
+            assert_eq!(filters.len(), 2);
+            assert!(filters.iter().all(|f| !f.is_empty() && f.len() < 4096));
+        }
+        assert!(build(all).expect("build")[1].len() > build(Confinement::default()).expect("build")[1].len());
     }
 
     #[test]

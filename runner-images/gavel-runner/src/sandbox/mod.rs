@@ -31,10 +31,15 @@
 //! the program then shares its uid. [`Isolation`] says exactly what is in force.
 
 mod cgroup;
+mod channel;
 mod degraded;
 mod filter;
+mod landlock;
+mod memwatch;
 mod rootfs;
 mod run;
+mod sockmem;
+mod streams;
 mod uid;
 mod wire;
 mod zygote;
@@ -66,6 +71,9 @@ pub const SANDBOX_PATH: &str = gavel_core::language::TOOLCHAIN_PATH;
 /// Setting this environment variable to `1` forces the degraded path (as does
 /// [`SandboxOptions::force_degraded`]).
 pub const FORCE_DEGRADED_ENV: &str = "GAVEL_SANDBOX_FORCE_DEGRADED";
+/// Setting this environment variable to `1` keeps Landlock out of the sandbox (as does
+/// [`SandboxOptions::no_landlock`]): the path of a kernel without it, for tests and debugging.
+pub const NO_LANDLOCK_ENV: &str = "GAVEL_SANDBOX_NO_LANDLOCK";
 
 /// Per-job settings.
 #[derive(Debug, Clone)]
@@ -81,6 +89,8 @@ pub struct SandboxOptions {
     pub processes: u32,
     /// Skip namespaces and cgroups even where the host allows them (tests, debugging).
     pub force_degraded: bool,
+    /// Skip Landlock even where the kernel has it (tests, debugging).
+    pub no_landlock: bool,
 }
 
 impl Default for SandboxOptions {
@@ -91,6 +101,7 @@ impl Default for SandboxOptions {
             memory_bytes: 256 << 20,
             processes: 64,
             force_degraded: false,
+            no_landlock: false,
         }
     }
 }
@@ -107,6 +118,9 @@ pub struct RunCommand {
     pub wall_time_ms: u64,
     /// Cap for stdout and for stderr each; beyond it the program is killed.
     pub output_bytes: u64,
+    /// Cap for stdout and stderr together (what is left of a job's output budget); beyond it
+    /// the program is killed.
+    pub combined_output_bytes: u64,
     /// Whether the program may write `/box` (the compile step) or not (test runs).
     pub writable_box: bool,
     /// This run's memory limit, at most the sandbox's (a compile step may need more than the
@@ -125,6 +139,7 @@ impl Default for RunCommand {
             cpu_time_ms: 2_000,
             wall_time_ms: 5_000,
             output_bytes: 1 << 20,
+            combined_output_bytes: u64::MAX,
             writable_box: false,
             memory_bytes: None,
             processes: None,
@@ -182,6 +197,8 @@ pub enum SandboxError {
     ZygoteGone(String),
     #[error("the run did not end within {0} ms of its wall limit; sandbox torn down")]
     Hung(u64),
+    #[error("no uid of its own for the program: {0}")]
+    NoUid(String),
 }
 
 impl SandboxError {
@@ -222,7 +239,12 @@ pub fn probe() -> Isolation {
     } else {
         (full_isolation_check(), cgroup::detect())
     };
-    describe(ns.is_ok(), &ns, &cg, filter::available())
+    describe(ns.is_ok(), &ns, &cg, filter::available(), landlock_allowed(false))
+}
+
+/// Whether Landlock may be used: the kernel has it and nothing said not to.
+fn landlock_allowed(refused: bool) -> bool {
+    !refused && std::env::var_os(NO_LANDLOCK_ENV).is_none_or(|v| v != "1") && landlock::abi().is_some()
 }
 
 /// Whether the host lets us build the full mode's namespaces and root (checked once per
@@ -254,7 +276,7 @@ fn stop_zygote(ctrl: Option<OwnedFd>, pid: libc::pid_t) {
     if pidfd >= 0 {
         // SAFETY: a fresh fd nothing else owns.
         let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-        let _ = run::poll_readable(pidfd.as_raw_fd(), Duration::from_secs(2));
+        let _ = channel::poll_readable(pidfd.as_raw_fd(), Duration::from_secs(2));
     }
     // SAFETY: our unreaped child, so the pid cannot have been reused.
     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -285,8 +307,11 @@ fn describe(
     ns_result: &Result<(), String>,
     cgroup: &Result<&'static str, String>,
     seccomp: bool,
+    landlock_allowed: bool,
 ) -> Isolation {
     let root = is_root();
+    // With a mount namespace of its own the program has no shared directory to be kept out of.
+    let landlock = !namespaces && landlock_allowed;
     let mut notes = Vec::new();
     let mut names = Vec::new();
     if namespaces {
@@ -310,11 +335,26 @@ fn describe(
         }
         notes.push("process tree killed through a session + child subreaper".to_string());
         if root {
-            notes.push("program runs as an unprivileged uid of its own".to_string());
+            notes.push(
+                "the program runs as a uid of its own, in a work dir and a fresh tmp dir per run that only \
+                 it can read"
+                    .to_string(),
+            );
         } else {
             notes
                 .push("not root: the program runs as the runner's own uid and can write /box in every run".to_string());
         }
+        if landlock {
+            let scoped = if landlock::scoped() { "; abstract unix sockets and signals are scoped to it" } else { "" };
+            notes.push(format!("Landlock: the program can write only its own work and tmp dirs{scoped}"));
+        } else if root {
+            notes.push(
+                "no Landlock: what the program leaves in /tmp, /var/tmp, /dev/shm, /dev/mqueue or /run/lock is \
+                 removed after each run"
+                    .to_string(),
+            );
+        }
+        notes.push("seccomp: no sockets but AF_UNIX and no System V IPC (no network or IPC namespace)".to_string());
     }
     if let Err(e) = cgroup {
         let procs = if namespaces || root {
@@ -322,15 +362,19 @@ fn describe(
         } else {
             "processes via RLIMIT_NPROC on the runner's own uid (its current tasks plus the allowance)"
         };
-        notes.push(format!("no cgroup ({e}): memory via RLIMIT_DATA, {procs}, CPU via rusage of reaped processes"));
+        notes.push(format!(
+            "no cgroup ({e}): memory held by the runner's watch over the resident memory of the run's processes \
+             (no memfds, no growing socket or pipe buffers), {procs}, CPU via rusage of reaped processes"
+        ));
     }
     if !seccomp {
         notes.push("seccomp unavailable".to_string());
     }
-    let uid_drop = root;
     let level = if namespaces && cgroup.is_ok() && seccomp {
         IsolationLevel::Full
-    } else if (uid_drop || namespaces) && seccomp {
+    } else if root && seccomp {
+        // Without root the program would share the runner's uid (or, in a user namespace
+        // without a cgroup, the memory that no counter of ours sees).
         IsolationLevel::Container
     } else {
         IsolationLevel::Insecure
@@ -340,9 +384,9 @@ fn describe(
         namespaces: names,
         cgroup: cgroup.as_ref().ok().map(|v| v.to_string()),
         seccomp,
-        uid_drop,
+        uid_drop: root,
         pivot_root: namespaces,
-        landlock: false,
+        landlock,
         notes,
     }
 }
@@ -373,6 +417,9 @@ fn pids_max(processes: u32) -> u64 {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How long a new sandbox waits for a uid of its own when every one is in use.
+const UID_WAIT: Duration = Duration::from_secs(30);
+
 /// Why the full mode could not be set up, handing back what the degraded mode can reuse.
 type FullFailure = (SandboxError, Result<JobCgroup, String>, uid::Lease);
 
@@ -383,11 +430,8 @@ impl Sandbox {
         let started = Instant::now();
         let force = opts.force_degraded || force_degraded_env();
         let unique = format!("gavel-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let (lease, lease_note) = match uid::lease() {
-            Ok(l) => (l, None),
-            Err(e) => (uid::Lease::shared(), Some(format!("no uid of its own ({e}): shares uid {SANDBOX_UID}"))),
-        };
-        let mut sandbox = if force {
+        let lease = uid::lease_within(UID_WAIT).map_err(SandboxError::NoUid)?;
+        let sandbox = if force {
             let reason = if opts.force_degraded {
                 "forced by SandboxOptions::force_degraded"
             } else {
@@ -409,7 +453,6 @@ impl Sandbox {
                 Err(why) => Self::degraded(&opts, &unique, Err(why), cg, lease)?,
             }
         };
-        sandbox.isolation.notes.extend(lease_note);
         tracing::debug!(
             isolation = ?sandbox.isolation,
             setup_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -446,7 +489,11 @@ impl Sandbox {
             env.push((k.clone(), v.clone()));
         }
         let memory_bytes = cmd.memory_bytes.unwrap_or(self.memory_bytes).min(self.memory_bytes);
-        let request = wire::encode_request(cmd, memory_bytes, &argv, &env)?;
+        let landlock = match (&self.degraded, self.isolation.landlock) {
+            (Some(dirs), true) => landlock::ruleset(&dirs.writable(cmd.writable_box))?,
+            _ => None,
+        };
+        let request = wire::encode_request(cmd, &argv, &env, landlock.is_some())?;
         let Some(ctrl) = &self.ctrl else {
             return Err(SandboxError::ZygoteGone("torn down".to_string()));
         };
@@ -456,10 +503,26 @@ impl Sandbox {
                 .set_limits(memory_bytes, pids_max(processes))
                 .map_err(|e| SandboxError::io("setting the run's cgroup limits", e))?;
         }
-        let result = run::execute(ctrl, self.cgroup.as_mut(), self.ambient_oom.as_deref(), memory_bytes, cmd, &request);
+        // Without a job cgroup, the host is what holds the memory limit; without a network
+        // namespace, the program's sockets (of its own uid) are in plain sight too.
+        let socket_owner = (self.degraded.is_some() && self.isolation.uid_drop).then_some(self.uid.uid);
+        let watch = self.cgroup.is_none().then_some((self.zygote, socket_owner));
+        let setup = run::Setup {
+            ctrl,
+            cgroup: self.cgroup.as_mut(),
+            ambient_oom: self.ambient_oom.as_deref(),
+            watch,
+            memory_bytes,
+            landlock,
+        };
+        let result = run::execute(setup, cmd, &request);
         if let Err(e @ (SandboxError::Hung(_) | SandboxError::ZygoteGone(_))) = &result {
             self.broken = Some(e.to_string());
             self.kill_zygote();
+        }
+        if let (Some(dirs), false) = (&self.degraded, self.isolation.landlock) {
+            // Every process of the run is gone: whatever it left where all uids write goes too.
+            dirs.sweep_shared()?;
         }
         result
     }
@@ -476,7 +539,13 @@ impl Sandbox {
     ) -> Sandbox {
         let cg_note = cg.as_ref().map(|c| c.version()).map_err(|e| e.clone());
         Sandbox {
-            isolation: describe(degraded.is_none(), &namespaces, &cg_note, filter::available()),
+            isolation: describe(
+                degraded.is_none(),
+                &namespaces,
+                &cg_note,
+                filter::available(),
+                landlock_allowed(opts.no_landlock),
+            ),
             ctrl: Some(ctrl),
             zygote,
             ambient_oom: cg.is_err().then(cgroup::ambient_oom_events).flatten(),
@@ -626,6 +695,8 @@ fn spawn_zygote(plan: &Plan) -> Result<(OwnedFd, libc::pid_t), SandboxError> {
     // SAFETY: socketpair returned two fresh fds that nothing else owns.
     let (host, child) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let mut buffers = zygote::Buffers::new();
+    // SAFETY: getpid cannot fail.
+    let runner = unsafe { libc::getpid() };
     // SAFETY: the child runs only async-signal-safe code and allocates nothing (see zygote.rs);
     // libc's fork (not a raw clone) so glibc knows the child is single-threaded.
     let pid = unsafe { libc::fork() };
@@ -633,10 +704,10 @@ fn spawn_zygote(plan: &Plan) -> Result<(OwnedFd, libc::pid_t), SandboxError> {
         return Err(SandboxError::io("fork", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        zygote::zygote_main(plan, child.as_raw_fd(), &mut buffers);
+        zygote::zygote_main(plan, child.as_raw_fd(), &mut buffers, runner);
     }
     drop(child);
-    let ready = run::wait_ready(&host, Duration::from_secs(30));
+    let ready = channel::wait_ready(&host, Duration::from_secs(30));
     match ready {
         Ok(()) => Ok((host, pid)),
         Err(e) => {
@@ -644,11 +715,11 @@ fn spawn_zygote(plan: &Plan) -> Result<(OwnedFd, libc::pid_t), SandboxError> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
             reap(pid);
             Err(match e {
-                run::ReadyError::Setup { stage, index, errno } => SandboxError::Setup {
+                channel::ReadyError::Setup { stage, index, errno } => SandboxError::Setup {
                     step: plan.describe_stage(stage, index),
                     source: std::io::Error::from_raw_os_error(errno),
                 },
-                run::ReadyError::Other(e) => e,
+                channel::ReadyError::Other(e) => e,
             })
         }
     }

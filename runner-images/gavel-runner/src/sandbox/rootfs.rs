@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use libc::c_ulong;
 
 use super::cgroup::JobCgroup;
+use super::filter::Confinement;
 use super::zygote::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, Plan, Rlimit, Step, UNSHARE_FLAGS};
 use super::{SandboxError, SandboxOptions, cstring, filter, is_root, path_cstring};
 
@@ -277,7 +278,7 @@ impl Plan {
             tmp_data: cstring(format!("mode=1777,size={}", opts.memory_bytes), "tmp data")?,
             box_dir: cstring(super::BOX_DIR, "box")?,
             creds: root.then_some((uid, uid)),
-            filters: filters()?,
+            filters: filters(Confinement { no_memory_cgroup: cg.is_none(), ..Confinement::default() })?,
             // In a user namespace (kernel >= 5.14) RLIMIT_NPROC counts that namespace's uid,
             // which the zygote and init share with the program.
             rlimits: rlimits(opts, cg.is_some(), Some(u64::from(opts.processes) + if root { 0 } else { 2 })),
@@ -289,30 +290,41 @@ pub(super) fn procs_files(cg: Option<&JobCgroup>) -> Result<Vec<CString>, Sandbo
     cg.map(|c| c.procs_files()).unwrap_or_default().iter().map(|p| path_cstring(p)).collect()
 }
 
-pub(super) fn filters() -> Result<Vec<seccompiler::BpfProgram>, SandboxError> {
-    if filter::available() { filter::build() } else { Ok(Vec::new()) }
+pub(super) fn filters(confinement: Confinement) -> Result<Vec<seccompiler::BpfProgram>, SandboxError> {
+    if filter::available() { filter::build(confinement) } else { Ok(Vec::new()) }
 }
 
-/// The per-job rlimits (the per-run CPU limit is added by the program's fork). Without a cgroup,
-/// `nproc` is the RLIMIT_NPROC to set, if the program's uid makes one meaningful.
+/// Open files per process. Without a memory cgroup every pipe and socket buffer is memory the
+/// memory watch cannot see, so there are fewer of them (and the filter keeps each at its default
+/// size).
+const NOFILE: u64 = 1024;
+const NOFILE_WITHOUT_CGROUP: u64 = 256;
+/// Signals queued to the program at once (each one is kernel memory).
+const SIGPENDING: u64 = 1024;
+
+/// The per-job rlimits (the per-run CPU limit is added by the program's fork). Memory is the
+/// cgroup's to limit or, without one, the host's memory watch: not `RLIMIT_DATA` or `RLIMIT_AS`,
+/// which would fail a large allocation before it could be the memory limit (and break the JVM
+/// and V8, which reserve far more than they use). Without a cgroup, `nproc` is the RLIMIT_NPROC
+/// to set, if the program's uid makes one meaningful. Limits no program needs are zero: locked
+/// memory, real-time priority, a higher priority, POSIX message queues.
 pub(super) fn rlimits(opts: &SandboxOptions, cgroup: bool, nproc: Option<u64>) -> Vec<Rlimit> {
     let fixed = |resource, v: u64| Rlimit { resource, soft: v, hard: v };
     let mut v = vec![
         fixed(libc::RLIMIT_CORE, 0),
         fixed(libc::RLIMIT_FSIZE, opts.memory_bytes),
-        fixed(libc::RLIMIT_NOFILE, 1024),
+        fixed(libc::RLIMIT_NOFILE, if cgroup { NOFILE } else { NOFILE_WITHOUT_CGROUP }),
+        fixed(libc::RLIMIT_MEMLOCK, 0),
+        fixed(libc::RLIMIT_RTPRIO, 0),
+        fixed(libc::RLIMIT_NICE, 0),
+        fixed(libc::RLIMIT_MSGQUEUE, 0),
+        fixed(libc::RLIMIT_SIGPENDING, SIGPENDING),
+        // A stack as large as the memory limit lets deep recursion run; its pages count like
+        // any others.
+        fixed(libc::RLIMIT_STACK, opts.memory_bytes),
     ];
-    if cgroup {
-        // The cgroup bounds memory; a stack as large as the memory limit lets deep recursion
-        // run. Address space stays unlimited: the JVM and V8 reserve far more than they use.
-        v.push(fixed(libc::RLIMIT_STACK, opts.memory_bytes));
-    } else {
-        // Thread stacks count against RLIMIT_DATA, so keep the usual 8 MiB default.
-        v.push(fixed(libc::RLIMIT_STACK, 8 << 20));
-        v.push(fixed(libc::RLIMIT_DATA, opts.memory_bytes));
-        if let Some(n) = nproc {
-            v.push(fixed(libc::RLIMIT_NPROC, n));
-        }
+    if let (false, Some(n)) = (cgroup, nproc) {
+        v.push(fixed(libc::RLIMIT_NPROC, n));
     }
     v
 }

@@ -4,12 +4,15 @@
 //! signal another's processes. A lease is an `flock` on a per-uid file, held until the sandbox is
 //! dropped (and released by the kernel if the runner dies). The lock files stay: at most one
 //! empty file per uid in the range, and deleting a locked file would race with a new lease.
+//! There is no fallback to a shared uid: with every uid in use, a sandbox waits for one, and
+//! fails if none comes free.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{SANDBOX_UID, is_root};
 
@@ -23,11 +26,14 @@ pub(super) struct Lease {
 }
 
 impl Lease {
-    /// The fixed id: inside a user namespace (not root), or when leasing failed.
-    pub(super) fn shared() -> Lease {
+    /// The fixed id inside a user namespace (not root): each sandbox has a namespace of its own.
+    fn in_user_namespace() -> Lease {
         Lease { uid: SANDBOX_UID, _lock: None }
     }
 }
+
+/// How often a sandbox that found every uid in use tries again.
+const RETRY: Duration = Duration::from_millis(20);
 
 fn lock_dir() -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join("gavel-uids");
@@ -45,13 +51,33 @@ fn lock_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// Leases a free uid (root), or returns the fixed one (not root: the user namespace maps it).
-pub(super) fn lease() -> Result<Lease, String> {
+/// Leases a free uid (root), waiting up to `wait` for one; not root, the fixed one that the
+/// user namespace maps.
+pub(super) fn lease_within(wait: Duration) -> Result<Lease, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match lease() {
+            Err(Busy::AllInUse) if Instant::now() < deadline => std::thread::sleep(RETRY),
+            Err(busy) => return Err(busy.to_string()),
+            Ok(lease) => return Ok(lease),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Busy {
+    #[error("all {RANGE} sandbox uids are in use")]
+    AllInUse,
+    #[error("{0}")]
+    Broken(String),
+}
+
+fn lease() -> Result<Lease, Busy> {
     if !is_root() {
-        return Ok(Lease::shared());
+        return Ok(Lease::in_user_namespace());
     }
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = lock_dir()?;
+    let dir = lock_dir().map_err(Busy::Broken)?;
     // Start where other runners are unlikely to be probing. Random, not from the pid: every
     // runner in its own container is pid 1 and has its own lock dir, so the locks cannot keep
     // concurrent jobs apart there, and a shared uid would share RLIMIT_NPROC.
@@ -67,13 +93,13 @@ pub(super) fn lease() -> Result<Lease, String> {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(|e| format!("open {}: {e}", path.display()))?;
+            .map_err(|e| Busy::Broken(format!("open {}: {e}", path.display())))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             return Ok(Lease { uid, _lock: Some(file) });
         }
     }
-    Err(format!("all {RANGE} sandbox uids are in use"))
+    Err(Busy::AllInUse)
 }
 
 fn random_u32() -> u32 {
@@ -89,9 +115,7 @@ mod unit {
 
     #[test]
     fn live_leases_are_distinct() {
-        if !is_root() {
-            return;
-        }
+        super::super::tests::require_root("leasing uids");
         let leases: Vec<Lease> = (0..20).map(|_| lease().expect("lease")).collect();
         let mut uids: Vec<u32> = leases.iter().map(|l| l.uid).collect();
         uids.sort_unstable();

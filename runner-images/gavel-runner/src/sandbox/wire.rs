@@ -11,11 +11,14 @@ use libc::c_char;
 use super::zygote::{MAX_ARGS, MAX_ENV, MAX_REQUEST};
 use super::{RunCommand, SandboxError};
 
+/// The fds of every request; a fifth, the run's Landlock ruleset, comes with [`FLAG_LANDLOCK`].
 pub(super) const REQUEST_FDS: usize = 4;
+pub(super) const MAX_REQUEST_FDS: usize = REQUEST_FDS + 1;
 pub(super) const MSG_WORDS: usize = 8;
 const MAGIC: u64 = 0x6761_7665_6c5f_7631; // "gavel_v1"
-const HEADER_WORDS: usize = 7;
+const HEADER_WORDS: usize = 6;
 const FLAG_WRITABLE_BOX: u64 = 1;
+const FLAG_LANDLOCK: u64 = 2;
 
 /// First word of a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,12 +59,13 @@ pub(super) fn decode_msg(bytes: &[u8]) -> Option<[i64; MSG_WORDS]> {
     Some(words)
 }
 
-/// Validates a command and serialises it (host side); `memory_bytes` is the run's memory limit.
+/// Validates a command and serialises it (host side); `landlock` says whether a ruleset fd
+/// comes with it.
 pub(super) fn encode_request(
     cmd: &RunCommand,
-    memory_bytes: u64,
     argv: &[String],
     env: &[(String, String)],
+    landlock: bool,
 ) -> Result<Vec<u8>, SandboxError> {
     let bad = |m: String| Err(SandboxError::InvalidCommand(m));
     if argv.is_empty() || argv[0].is_empty() {
@@ -82,8 +86,8 @@ pub(super) fn encode_request(
         }
     }
     let path = env.iter().rev().find(|(k, _)| k == "PATH").map_or("", |(_, v)| v.as_str());
-    let flags = if cmd.writable_box { FLAG_WRITABLE_BOX } else { 0 };
-    let header = [MAGIC, cmd.cpu_time_ms, cmd.wall_time_ms, memory_bytes, flags, argv.len() as u64, env.len() as u64];
+    let flags = if cmd.writable_box { FLAG_WRITABLE_BOX } else { 0 } | if landlock { FLAG_LANDLOCK } else { 0 };
+    let header = [MAGIC, cmd.cpu_time_ms, cmd.wall_time_ms, flags, argv.len() as u64, env.len() as u64];
     let mut out = Vec::with_capacity(256);
     for w in header {
         out.extend_from_slice(&w.to_le_bytes());
@@ -108,10 +112,18 @@ pub(super) fn encode_request(
 pub(super) struct Request<'a> {
     pub cpu_ms: u64,
     pub wall_ms: u64,
-    pub memory_bytes: u64,
     pub writable_box: bool,
+    /// The fifth fd is a Landlock ruleset the program enforces on itself.
+    pub landlock: bool,
     /// The `PATH` value to search for `argv[0]`.
     pub path: &'a [u8],
+}
+
+impl Request<'_> {
+    /// How many fds come with this request.
+    pub(super) fn fds(&self) -> usize {
+        REQUEST_FDS + usize::from(self.landlock)
+    }
 }
 
 /// Decodes a request (zygote side, no allocation): fills `argv` and `envp` with pointers into
@@ -125,7 +137,7 @@ pub(super) fn parse_request<'a>(
     for (i, h) in header.iter_mut().enumerate() {
         *h = u64::from_le_bytes(buf.get(i * 8..i * 8 + 8)?.try_into().ok()?);
     }
-    let [magic, cpu_ms, wall_ms, memory_bytes, flags, argc, envc] = header;
+    let [magic, cpu_ms, wall_ms, flags, argc, envc] = header;
     let argc = usize::try_from(argc).ok()?;
     let envc = usize::try_from(envc).ok()?;
     if magic != MAGIC || argc == 0 || argc >= argv.len() || envc >= envp.len() {
@@ -154,7 +166,13 @@ pub(super) fn parse_request<'a>(
     if pos != buf.len() {
         return None;
     }
-    Some(Request { cpu_ms, wall_ms, memory_bytes, writable_box: flags & FLAG_WRITABLE_BOX != 0, path })
+    Some(Request {
+        cpu_ms,
+        wall_ms,
+        writable_box: flags & FLAG_WRITABLE_BOX != 0,
+        landlock: flags & FLAG_LANDLOCK != 0,
+        path,
+    })
 }
 
 #[cfg(test)]
@@ -177,11 +195,12 @@ mod unit {
     fn request_round_trips() {
         let c = cmd();
         let env = vec![("PATH".to_string(), "/bin".to_string()), ("X".into(), "1=2".into())];
-        let bytes = encode_request(&c, 64 << 20, &c.argv, &env).expect("encodes");
+        let bytes = encode_request(&c, &c.argv, &env, true).expect("encodes");
         let mut argv = vec![std::ptr::null(); 8];
         let mut envp = vec![std::ptr::null(); 8];
         let req = parse_request(&bytes, &mut argv, &mut envp).expect("parses");
-        assert_eq!((req.cpu_ms, req.wall_ms, req.memory_bytes, req.writable_box), (1500, 3000, 64 << 20, true));
+        assert_eq!((req.cpu_ms, req.wall_ms, req.writable_box), (1500, 3000, true));
+        assert_eq!((req.landlock, req.fds()), (true, 5));
         assert_eq!(req.path, b"/bin");
         let s = |p: *const c_char| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
         assert_eq!(s(argv[0]), "echo");
@@ -194,7 +213,7 @@ mod unit {
     #[test]
     fn malformed_requests_are_rejected() {
         let c = cmd();
-        let bytes = encode_request(&c, 64 << 20, &c.argv, &[]).expect("encodes");
+        let bytes = encode_request(&c, &c.argv, &[], false).expect("encodes");
         let mut argv = vec![std::ptr::null(); 8];
         let mut envp = vec![std::ptr::null(); 8];
         for cut in [0, 10, bytes.len() - 1] {
@@ -210,11 +229,11 @@ mod unit {
     #[test]
     fn invalid_commands_are_refused() {
         let c = cmd();
-        assert!(encode_request(&c, 1, &[], &[]).is_err());
-        assert!(encode_request(&c, 1, &["a\0b".into()], &[]).is_err());
-        assert!(encode_request(&c, 1, &c.argv, &[("A=B".into(), "1".into())]).is_err());
+        assert!(encode_request(&c, &[], &[], false).is_err());
+        assert!(encode_request(&c, &["a\0b".into()], &[], false).is_err());
+        assert!(encode_request(&c, &c.argv, &[("A=B".into(), "1".into())], false).is_err());
         let zero = RunCommand { wall_time_ms: 0, ..cmd() };
-        assert!(encode_request(&zero, 1, &zero.argv, &[]).is_err());
+        assert!(encode_request(&zero, &zero.argv, &[], false).is_err());
     }
 
     #[test]

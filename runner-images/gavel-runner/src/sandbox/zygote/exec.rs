@@ -11,12 +11,14 @@ use super::{Plan, Rlimit, stage};
 
 /// In the program before execve: the pipe on which an exec failure is reported (close-on-exec).
 const ERR_FD: c_int = 3;
+/// In the program before execve: the run's Landlock ruleset, if it has one.
+const LANDLOCK_FD: c_int = 4;
 
 /// The program's side of the fork: set up and execve, or report why not on `errw`.
 pub(super) fn exec_program(
     plan: &Plan,
     req: &Request,
-    fds: &[c_int; wire::REQUEST_FDS],
+    fds: &[c_int; wire::MAX_REQUEST_FDS],
     errw: c_int,
     argv: &[*const c_char],
     envp: &[*const c_char],
@@ -33,30 +35,30 @@ pub(super) fn exec_program(
                 fail(stage::DUP, errno());
             }
         }
-        close_from(ERR_FD + 1);
+        if req.landlock && libc::dup3(fds[wire::REQUEST_FDS], LANDLOCK_FD, libc::O_CLOEXEC) < 0 {
+            fail(stage::DUP, errno());
+        }
+        close_from(if req.landlock { LANDLOCK_FD + 1 } else { ERR_FD + 1 });
         // Own process group: in degraded mode init kills the group first.
         libc::setsid();
         // Undo what the runner and init set: ignored or blocked signals survive execve.
         reset_signals();
-        libc::umask(0o022);
+        // What the program creates is its own: where directories are shared (no mount
+        // namespace), nothing it writes is readable by another job's uid unless it says so.
+        libc::umask(0o077);
     }
-    // The zygote lowered its OOM score; the program must be the OOM killer's choice.
-    let _ = write_file(c"/proc/self/oom_score_adj", b"0");
+    // The program is the OOM killer's first choice, before the runner, the zygote and init
+    // (which as root in a container cannot lower their own scores): in a container's cgroup
+    // the runner must live to report the memory limit.
+    let _ = write_file(c"/proc/self/oom_score_adj", b"1000");
     let cpu_soft = req.cpu_ms.div_ceil(1000) + 1;
     let cpu = Rlimit { resource: libc::RLIMIT_CPU, soft: cpu_soft, hard: cpu_soft + 1 };
     for lim in plan.rlimits.iter().chain(std::iter::once(&cpu)) {
-        // Without a cgroup RLIMIT_DATA bounds memory: this run's limit, not the job's largest
-        // (a compile step's).
-        let cap = if lim.resource == libc::RLIMIT_DATA { req.memory_bytes } else { u64::MAX };
-        let rl = libc::rlimit { rlim_cur: lim.soft.min(cap), rlim_max: lim.hard.min(cap) };
+        let rl = libc::rlimit { rlim_cur: lim.soft, rlim_max: lim.hard };
         // SAFETY: rl is a valid rlimit.
         if unsafe { libc::setrlimit(lim.resource, &rl) } != 0 {
             fail(stage::RLIMIT, errno());
         }
-    }
-    // SAFETY: box_dir is NUL-terminated.
-    if unsafe { libc::chdir(plan.box_dir.as_ptr()) } != 0 {
-        fail(stage::CHDIR, errno());
     }
     if let Some((uid, gid)) = plan.creds {
         // Raw syscalls: glibc's wrappers would try to sync the ids across threads the host
@@ -71,11 +73,23 @@ pub(super) fn exec_program(
             }
         }
     }
+    // As the program's uid: the work dir is its (or its group's) alone, and root in a container
+    // has no CAP_DAC_OVERRIDE to enter it.
+    // SAFETY: box_dir is NUL-terminated.
+    if unsafe { libc::chdir(plan.box_dir.as_ptr()) } != 0 {
+        fail(stage::CHDIR, errno());
+    }
     // SAFETY: plain prctls. PDEATHSIG is reset by the credential change, so it comes after.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             fail(stage::SECCOMP, errno());
+        }
+        if req.landlock {
+            if libc::syscall(libc::SYS_landlock_restrict_self, LANDLOCK_FD, 0u32) != 0 {
+                fail(stage::LANDLOCK, errno());
+            }
+            libc::close(LANDLOCK_FD);
         }
     }
     for f in &plan.filters {

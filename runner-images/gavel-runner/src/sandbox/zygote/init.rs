@@ -16,7 +16,7 @@ use super::{CTRL_FD, Failure, Plan, cause, stage};
 pub(super) fn init_main(
     plan: &Plan,
     req: &Request,
-    fds: &[c_int; wire::REQUEST_FDS],
+    fds: &[c_int; wire::MAX_REQUEST_FDS],
     argv: &[*const c_char],
     envp: &[*const c_char],
     path_buf: &mut [u8],
@@ -35,7 +35,7 @@ pub(super) fn init_main(
 fn init_run(
     plan: &Plan,
     req: &Request,
-    fds: &[c_int; wire::REQUEST_FDS],
+    fds: &[c_int; wire::MAX_REQUEST_FDS],
     argv: &[*const c_char],
     envp: &[*const c_char],
     path_buf: &mut [u8],

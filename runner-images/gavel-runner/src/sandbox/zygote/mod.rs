@@ -163,8 +163,19 @@ pub(super) mod cause {
     pub const HOST: i64 = 2;
 }
 
-/// Entry point of the zygote (the child of the host's fork). Never returns.
-pub(super) fn zygote_main(plan: &Plan, ctrl: c_int, bufs: &mut Buffers) -> ! {
+/// Entry point of the zygote (the child of the host's fork, `host` the forking process). Never
+/// returns.
+pub(super) fn zygote_main(plan: &Plan, ctrl: c_int, bufs: &mut Buffers, host: libc::pid_t) -> ! {
+    // Dies with the runner, however it dies (a launcher's deadline kills the runner's process
+    // group, which the zygote leaves); the run's init then sees its kill pipe close and ends
+    // the program's tree. The check catches a runner that died before the prctl.
+    // SAFETY: plain prctl and getppid.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if libc::getppid() != host {
+            exit(1);
+        }
+    }
     if ctrl != CTRL_FD {
         // SAFETY: duplicating our own descriptor.
         if unsafe { libc::dup3(ctrl, CTRL_FD, libc::O_CLOEXEC) } < 0 {
@@ -191,16 +202,16 @@ pub(super) fn zygote_main(plan: &Plan, ctrl: c_int, bufs: &mut Buffers) -> ! {
 /// The zygote's loop: one request → one init → one reply (sent by init, or by us if init died).
 fn serve(plan: &Plan, bufs: &mut Buffers) -> ! {
     loop {
-        let mut fds = [-1 as c_int; wire::REQUEST_FDS];
-        let n = recv_request(&mut bufs.request, &mut fds);
-        let n = match n {
-            Ok(0) => exit(0), // host closed the socket: the job is over
-            Ok(n) => n,
+        let mut fds = [-1 as c_int; wire::MAX_REQUEST_FDS];
+        let (n, got) = match recv_request(&mut bufs.request, &mut fds) {
+            Ok((0, _)) => exit(0), // host closed the socket: the job is over
+            Ok(received) => received,
             Err(libc::EINTR) => continue,
             Err(_) => exit(1),
         };
         let parsed = bufs.request.get(..n).and_then(|req| wire::parse_request(req, &mut bufs.argv, &mut bufs.envp));
-        let (Some(req), true) = (parsed, fds.iter().all(|&fd| fd >= 0)) else {
+        let fds_match = parsed.as_ref().is_some_and(|req| req.fds() == got);
+        let (Some(req), true) = (parsed, fds_match) else {
             close_all(&fds);
             send_failure(CTRL_FD, (stage::REQUEST, 0, libc::EINVAL));
             continue;
@@ -224,8 +235,8 @@ fn serve(plan: &Plan, bufs: &mut Buffers) -> ! {
     }
 }
 
-/// Receives one request and its descriptors. Returns the payload length.
-fn recv_request(buf: &mut [u8], fds: &mut [c_int; wire::REQUEST_FDS]) -> Result<usize, c_int> {
+/// Receives one request and its descriptors. Returns the payload length and how many fds came.
+fn recv_request(buf: &mut [u8], fds: &mut [c_int; wire::MAX_REQUEST_FDS]) -> Result<(usize, usize), c_int> {
     // u64 storage keeps the control buffer aligned for cmsghdr.
     let mut control = [0u64; 16];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
@@ -262,11 +273,11 @@ fn recv_request(buf: &mut [u8], fds: &mut [c_int; wire::REQUEST_FDS]) -> Result<
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 || (n > 0 && got != fds.len()) {
+    if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 || (n > 0 && got < wire::REQUEST_FDS) {
         close_all(fds);
         fds.fill(-1);
         // An empty payload would read as EOF; mark the request invalid instead.
-        return Ok(if n == 0 { 0 } else { 1 });
+        return Ok((if n == 0 { 0 } else { 1 }, 0));
     }
-    Ok(n as usize)
+    Ok((n as usize, got))
 }

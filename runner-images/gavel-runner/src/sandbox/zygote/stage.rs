@@ -25,6 +25,7 @@ pub(in crate::sandbox) const CREDENTIALS: i64 = 22;
 pub(in crate::sandbox) const SECCOMP: i64 = 23;
 pub(in crate::sandbox) const EXEC: i64 = 24;
 pub(in crate::sandbox) const SESSION: i64 = 25;
+pub(in crate::sandbox) const LANDLOCK: i64 = 26;
 
 pub(in crate::sandbox) fn stage_name(stage: i64) -> &'static str {
     match stage {
@@ -53,6 +54,7 @@ pub(in crate::sandbox) fn stage_name(stage: i64) -> &'static str {
         SECCOMP => "installing the seccomp filter",
         EXEC => "execve",
         SESSION => "creating a session",
+        LANDLOCK => "enforcing the Landlock ruleset",
         _ => "an unknown stage",
     }
 }
@@ -63,7 +65,7 @@ mod unit {
 
     #[test]
     fn stage_names_cover_every_stage() {
-        for s in 1..=25 {
+        for s in 1..=26 {
             assert_ne!(stage_name(s), "an unknown stage", "stage {s}");
         }
     }
