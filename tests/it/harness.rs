@@ -1,6 +1,7 @@
 //! Starts the real `gavel serve` binary on a free loopback port and talks to it over HTTP.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,11 +21,29 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// `gavel serve` for `data_dir` on a free loopback port, as a command to adjust and start.
+pub fn serve_command(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary("gavel"));
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra_args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn");
+    command
+}
+
 /// A running server; killed when dropped.
 pub struct Server {
     child: Child,
-    pub base: String,
-    client: reqwest::Client,
+    api: Api,
+}
+
+impl Deref for Server {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Server {
@@ -32,22 +51,22 @@ impl Server {
         Server::start_with(data_dir, &[], &[])
     }
 
-    pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        Server::start_with(data_dir, &[], env)
+    pub fn start_with(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(serve_command(data_dir, extra_args, env)).unwrap_or_else(|why| panic!("{why}"))
     }
 
-    pub fn start_with(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(binary("gavel"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra_args)
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start gavel serve");
+    /// Starts `command` (a `gavel serve`), returning once it listens; if it exits first, what it
+    /// printed on stderr (its reason).
+    pub fn spawn(command: Command) -> Result<Server, String> {
+        Server::spawn_then(command, |_| {})
+    }
+
+    /// [`Server::spawn`], calling `started` with the child before waiting for it to listen.
+    pub fn spawn_then(mut command: Command, started: impl FnOnce(&mut Child)) -> Result<Server, String> {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start gavel serve");
+        started(&mut child);
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
         let mut lines = BufReader::new(stdout).lines();
         // The server prints its address once it listens.
         let base = loop {
@@ -57,18 +76,45 @@ impl Server {
                         break url.trim_end_matches('/').to_owned();
                     }
                 }
-                other => panic!("gavel serve exited before listening: {other:?}"),
+                _ => {
+                    let mut why = String::new();
+                    let _ = stderr.read_to_string(&mut why);
+                    let _ = child.wait();
+                    return Err(why);
+                }
             }
         };
-        // Keep draining stdout so the server never blocks on a full pipe.
+        // Keep draining both pipes so the server never blocks on a full one; its log shows.
         std::thread::spawn(move || lines.for_each(drop));
-        Server { child, base, client: reqwest::Client::new() }
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut stderr, &mut std::io::stderr());
+        });
+        Ok(Server { child, api: Api::new(base) })
     }
 
     /// SIGKILL, no chance to clean up: what a crash or an OOM kill looks like.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill -9 the server");
         self.child.wait().expect("reap the server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The HTTP API of a server, wherever it runs.
+pub struct Api {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        Api { base, client: reqwest::Client::new() }
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -114,13 +160,6 @@ impl Server {
     /// A plain run of `code`.
     pub async fn run(&self, language: &str, code: &str, stdin: &str) -> Value {
         self.judge(json!({"language": language, "code": code, "stdin": stdin})).await
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

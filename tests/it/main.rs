@@ -8,4 +8,6 @@ mod durability;
 mod harness;
 mod hostile;
 mod http_api;
+mod isolation;
 mod languages;
+mod outputs;

@@ -198,7 +198,11 @@ impl fmt::Display for PolicyUnmet {
             write!(f, "; missing {missing}")?;
         }
         if self.policy == IsolationPolicy::Full {
-            write!(f, "; or run each job in a container of its own: --launcher docker (whose policy is `container`)")?;
+            write!(
+                f,
+                "; or, where a container or VM around the server is the boundary, --isolation container; or run \
+                 each job in a container of its own: --launcher docker (whose policy is `container`)"
+            )?;
         }
         Ok(())
     }

@@ -226,3 +226,6 @@ pub async fn get(store: &dyn JobStore, job_id: &str, now: DateTime<Utc>) -> Resu
         _ => Err(not_found()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -176,7 +176,7 @@ pub(crate) fn document(version: &str) -> Value {
             "/health": {
                 "get": {
                     "operationId": "health",
-                    "summary": "Liveness, the isolation level in force and the queue depth",
+                    "summary": "Liveness, the isolation policy and the level in force, and the queue depth",
                     "responses": {
                         "200": { "description": "Healthy", "content": json_content(schema("Health")) },
                         "503": unavailable()
@@ -267,7 +267,13 @@ fn schemas() -> Value {
                 "wall_time_ms": { "type": "integer", "minimum": 0 },
                 "memory_mb": { "type": "integer", "minimum": 0 },
                 "output_kb": { "type": "integer", "minimum": 0, "description": "Cap on stdout and on stderr, each" },
-                "processes": { "type": "integer", "minimum": 0 }
+                "processes": { "type": "integer", "minimum": 0 },
+                "job_output_kb": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The whole job's output budget: stdout and stderr of every test together; \
+                                    a test that writes past what is left of it is output_limit_exceeded"
+                }
             }
         },
         "Checker": {
@@ -329,6 +335,7 @@ fn schemas() -> Value {
             "type": "object",
             "properties": {
                 "output": { "type": "string" },
+                "output_encoding": schema("Encoding"),
                 "exit_code": nullable("integer"),
                 "time_ms": { "type": "integer" }
             }
@@ -344,7 +351,9 @@ fn schemas() -> Value {
                 "exit_code": nullable("integer"),
                 "signal": nullable("integer"),
                 "stdout": { "type": "string" },
+                "stdout_encoding": schema("Encoding"),
                 "stderr": { "type": "string" },
+                "stderr_encoding": schema("Encoding"),
                 "truncated": { "type": "boolean" },
                 "limit": { "type": ["string", "null"], "enum": ["cpu_time", "wall_time", "memory", "output", null] },
                 "hidden": { "type": "boolean" },
@@ -352,17 +361,37 @@ fn schemas() -> Value {
                 "expected_output": { "type": "string", "description": "Visible tests only" }
             }
         },
+        "Encoding": {
+            "type": "string",
+            "enum": ["utf8", "base64"],
+            "description": "How the output before it holds the program's bytes: as UTF-8 text, or base64 \
+                            (RFC 4648) where the bytes are not UTF-8 or JSON would store them larger"
+        },
         "Isolation": {
             "type": "object",
             "properties": {
-                "level": { "type": "string", "enum": ["full", "degraded", "vm"] },
+                "level": {
+                    "type": "string",
+                    "enum": ["insecure", "container", "full"],
+                    "description": "full: namespaces, a cgroup, seccomp and a uid of the program's own; container: \
+                                    the container or task around the runner is the boundary, and inside it the \
+                                    program still gets a uid, files and a tmp dir of its own per test; insecure: \
+                                    the program may reach the runner"
+                },
                 "namespaces": string_list(),
                 "cgroup": nullable("string"),
                 "seccomp": { "type": "boolean" },
                 "uid_drop": { "type": "boolean" },
                 "pivot_root": { "type": "boolean" },
+                "landlock": { "type": "boolean", "description": "Landlock keeps the program's writes in its own dirs" },
                 "notes": string_list()
             }
+        },
+        "IsolationPolicy": {
+            "type": "string",
+            "enum": ["full", "container", "insecure"],
+            "description": "The least isolation this deployment runs a program under (--isolation); it refuses to \
+                            start where that cannot be had"
         },
         "Language": {
             "type": "object",
@@ -379,11 +408,12 @@ fn schemas() -> Value {
         },
         "Health": {
             "type": "object",
-            "required": ["status", "version", "isolation", "queue_depth"],
+            "required": ["status", "version", "isolation", "policy", "queue_depth"],
             "properties": {
                 "status": { "const": "ok" },
                 "version": { "type": "string" },
                 "isolation": schema("Isolation"),
+                "policy": schema("IsolationPolicy"),
                 "queue_depth": { "type": "integer" }
             }
         }

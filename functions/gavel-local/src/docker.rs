@@ -115,6 +115,8 @@ struct Containers {
     server: String,
     /// The runner's isolation policy (`GAVEL_ISOLATION` in every container).
     policy: IsolationPolicy,
+    /// The server's `GAVEL_SANDBOX_*` knobs, passed on as the process launcher does.
+    sandbox_env: Vec<String>,
     /// `uid:gid` inside the container; root (with [`CAPABILITIES`]) when the server is root.
     user: String,
 }
@@ -150,6 +152,10 @@ impl DockerTaskLauncher {
             containers: Containers {
                 server: server.to_owned(),
                 policy,
+                sandbox_env: std::env::vars()
+                    .filter(|(name, _)| name.starts_with("GAVEL_SANDBOX_"))
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect(),
                 // As root, the runner can give the program a uid of its own (see CAPABILITIES);
                 // as another user it runs as that user, which owns the mounted directories, and
                 // the program shares its uid (the runner then makes itself non-dumpable).
@@ -307,7 +313,11 @@ impl Containers {
         ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: Some(cmd),
-            env: Some(vec![format!("{}={}", IsolationPolicy::ENV, self.policy)]),
+            env: Some(
+                std::iter::once(format!("{}={}", IsolationPolicy::ENV, self.policy))
+                    .chain(self.sandbox_env.iter().cloned())
+                    .collect(),
+            ),
             user: Some(self.user.clone()),
             labels: Some(HashMap::from([
                 (JOB_LABEL.to_owned(), job.to_owned()),
@@ -634,7 +644,12 @@ mod tests {
     }
 
     fn root() -> Containers {
-        Containers { server: "/srv/gavel-data".into(), policy: IsolationPolicy::Container, user: "0:0".into() }
+        Containers {
+            server: "/srv/gavel-data".into(),
+            policy: IsolationPolicy::Container,
+            sandbox_env: vec!["GAVEL_SANDBOX_NO_LANDLOCK=1".into()],
+            user: "0:0".into(),
+        }
     }
 
     #[test]
@@ -672,6 +687,10 @@ mod tests {
         let body = root().body("gavel-python:latest", vec!["probe".into()], &resources, Vec::new(), "job-1");
         let host = body.host_config.expect("host config");
         assert_eq!(body.user.as_deref(), Some("0:0"));
+        assert_eq!(
+            body.env,
+            Some(vec!["GAVEL_ISOLATION=container".to_owned(), "GAVEL_SANDBOX_NO_LANDLOCK=1".to_owned()])
+        );
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!((host.memory, host.memory_swap), (Some(300 << 20), Some(300 << 20)), "no swap");
         assert_eq!((host.pids_limit, host.nano_cpus), (Some(40), Some(1_000_000_000)));

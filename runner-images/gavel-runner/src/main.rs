@@ -20,6 +20,9 @@ const USAGE: &str = "usage: gavel-runner --bundle URL --report URL | gavel-runne
   GAVEL_ISOLATION=full|container|insecure: the least isolation a program may run under (full)";
 
 fn main() -> ExitCode {
+    // Whatever the runner creates (reports, work dirs) is its own unless it says otherwise.
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0o077) };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -46,6 +46,8 @@ impl Dirs {
         let tmp_dir = scratch.join("tmp");
         let root = is_root();
         fs::DirBuilder::new().mode(0o750).create(&box_dir).map_err(io("mkdir", &box_dir))?;
+        // Modes set after creation, so the runner's umask cannot narrow them.
+        fs::set_permissions(&box_dir, fs::Permissions::from_mode(0o750)).map_err(io("chmod", &box_dir))?;
         for (name, contents) in files {
             let p = box_dir.join(name);
             fs::OpenOptions::new()
@@ -55,6 +57,7 @@ impl Dirs {
                 .open(&p)
                 .and_then(|mut f| std::io::Write::write_all(&mut f, contents))
                 .map_err(io("write", &p))?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).map_err(io("chmod", &p))?;
             if root {
                 std::os::unix::fs::lchown(&p, Some(0), Some(uid)).map_err(io("chown", &p))?;
             }

@@ -14,6 +14,9 @@ mod container;
 /// cgroups and uid leases need it (CI and `scripts/test-all` run as root).
 pub(super) fn require_root(what: &str) {
     assert!(is_root(), "{what} needs root: run the tests as root (sudo -E cargo test, or scripts/test-all)");
+    // The runner's own umask (main sets it): nothing the sandbox makes may rely on a looser one.
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0o077) };
 }
 
 fn cmd(argv: &[&str]) -> RunCommand {
@@ -39,6 +42,8 @@ fn sandbox() -> Sandbox {
 }
 
 fn degraded(opts: SandboxOptions) -> Sandbox {
+    // SAFETY: umask cannot fail; as in require_root.
+    unsafe { libc::umask(0o077) };
     let sb = Sandbox::new(SandboxOptions { force_degraded: true, ..opts }).expect("degraded sandbox");
     assert_ne!(sb.isolation().level, IsolationLevel::Full);
     sb
