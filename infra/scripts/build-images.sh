@@ -30,6 +30,9 @@ TAG="${GAVEL_IMAGE_TAG:-latest}"
 BASE="${GAVEL_BASE_IMAGE:-debian:bookworm-slim}"
 ECR_PREFIX="${GAVEL_ECR_PREFIX:-gavel-}"
 STAGE="$REPO/target/runner-images"
+# The directories every uid may write that the runner sweeps after each test (SHARED_DIRS in
+# runner-images/gavel-runner/src/sandbox/degraded.rs), as a grep -E pattern.
+SHARED_DIRS='/tmp|/var/tmp|/dev/shm|/dev/mqueue|/run/lock'
 LABEL_LANGUAGE=dev.gavel.language
 LABEL_TOOLCHAIN=dev.gavel.toolchain
 
@@ -222,6 +225,16 @@ for id in "${languages[@]}"; do
     echo "  $image: 'gavel-runner probe' failed:" >&2
     sed 's/^/    /' "$err" >&2
     failed+=("$id (runner)")
+    continue
+  fi
+  # Where a kernel has no Landlock (Fargate's) the runner empties, after each test, what the
+  # program's uid left in the directories every uid may write: the image may have no others.
+  "${run[@]}" --entrypoint find "$image" / -xdev -type d -perm -0002 >"$out" 2>/dev/null || true
+  grep -vxE "$SHARED_DIRS" "$out" >"$err" || true
+  if [ -s "$err" ]; then
+    echo "  $image: directories everyone may write beyond $SHARED_DIRS:" >&2
+    sed 's/^/    /' "$err" >&2
+    failed+=("$id (world-writable directories)")
     continue
   fi
 done

@@ -112,7 +112,8 @@ impl Drop for DataDir {
     }
 }
 
-/// Hello world, accepted and wrong answers, a compile error and a time limit, each in a container.
+/// Hello world, accepted and wrong answers, a compile error, a time limit and the memory limit
+/// (held by the runner's watch: no cgroup of its own in a container), each in a container.
 async fn in_containers(p: &Programs) {
     require(&[p.language]);
     let dir = DataDir::new();
@@ -121,6 +122,7 @@ async fn in_containers(p: &Programs) {
     languages::judged(&server, p).await;
     languages::compile_error(&server, p).await;
     languages::time_limit(&server, p).await;
+    languages::memory_limit(&server, p).await;
     none_left(dir.path()).await;
 }
 

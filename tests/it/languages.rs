@@ -278,6 +278,12 @@ pub async fn time_limit(server: &Server, p: &Programs) {
     assert!(test["time_ms"].as_u64().expect("cpu time") >= 1000, "{lang}: {test}");
 }
 
+/// A program that allocates and touches memory until it is stopped is stopped at its limit.
+pub async fn memory_limit(server: &Server, p: &Programs) {
+    let view = server.judge(run_with(p, p.memory_hog, json!({"memory_mb": 128, "time_ms": 5000}))).await;
+    assert_eq!(view["verdict"], "memory_limit_exceeded", "{} memory hog: {}", p.language, brief(&view));
+}
+
 async fn limits(server: &Server, p: &Programs) {
     let lang = p.language;
     let run_with = |code: &str, limits: Value| run_with(p, code, limits);
@@ -288,8 +294,7 @@ async fn limits(server: &Server, p: &Programs) {
     assert_eq!(view["verdict"], "time_limit_exceeded", "{lang} sleep: {}", brief(&view));
     assert_eq!(single(&view)["limit"], "wall_time", "{lang} sleep: {}", brief(&view));
 
-    let view = server.judge(run_with(p.memory_hog, json!({"memory_mb": 128, "time_ms": 5000}))).await;
-    assert_eq!(view["verdict"], "memory_limit_exceeded", "{lang} memory hog: {}", brief(&view));
+    memory_limit(server, p).await;
 
     let view = server.judge(run_with(p.output_flood, json!({"output_kb": 64, "time_ms": 5000}))).await;
     let test = single(&view);

@@ -10,7 +10,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -54,10 +54,19 @@ fn lock_dir() -> Result<PathBuf, String> {
 /// Leases a free uid (root), waiting up to `wait` for one; not root, the fixed one that the
 /// user namespace maps.
 pub(super) fn lease_within(wait: Duration) -> Result<Lease, String> {
+    if !is_root() {
+        return Ok(Lease::in_user_namespace());
+    }
+    let dir = lock_dir()?;
+    lease_waiting(&dir, SANDBOX_UID + 1, RANGE, wait)
+}
+
+/// A uid of `first .. first + range` whose lock in `dir` is free, waiting up to `wait` for one.
+fn lease_waiting(dir: &Path, first: u32, range: u32, wait: Duration) -> Result<Lease, String> {
     let deadline = Instant::now() + wait;
     loop {
-        match lease() {
-            Err(Busy::AllInUse) if Instant::now() < deadline => std::thread::sleep(RETRY),
+        match lease(dir, first, range) {
+            Err(Busy::AllInUse(_)) if Instant::now() < deadline => std::thread::sleep(RETRY),
             Err(busy) => return Err(busy.to_string()),
             Ok(lease) => return Ok(lease),
         }
@@ -66,24 +75,20 @@ pub(super) fn lease_within(wait: Duration) -> Result<Lease, String> {
 
 #[derive(Debug, thiserror::Error)]
 enum Busy {
-    #[error("all {RANGE} sandbox uids are in use")]
-    AllInUse,
+    #[error("all {0} sandbox uids are in use")]
+    AllInUse(u32),
     #[error("{0}")]
     Broken(String),
 }
 
-fn lease() -> Result<Lease, Busy> {
-    if !is_root() {
-        return Ok(Lease::in_user_namespace());
-    }
+fn lease(dir: &Path, first: u32, range: u32) -> Result<Lease, Busy> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = lock_dir().map_err(Busy::Broken)?;
     // Start where other runners are unlikely to be probing. Random, not from the pid: every
     // runner in its own container is pid 1 and has its own lock dir, so the locks cannot keep
     // concurrent jobs apart there, and a shared uid would share RLIMIT_NPROC.
     let start = random_u32().wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
-    for i in 0..RANGE {
-        let uid = SANDBOX_UID + 1 + start.wrapping_add(i) % RANGE;
+    for i in 0..range {
+        let uid = first + start.wrapping_add(i) % range;
         let path = dir.join(uid.to_string());
         let file = OpenOptions::new()
             .read(true)
@@ -99,7 +104,7 @@ fn lease() -> Result<Lease, Busy> {
             return Ok(Lease { uid, _lock: Some(file) });
         }
     }
-    Err(Busy::AllInUse)
+    Err(Busy::AllInUse(range))
 }
 
 fn random_u32() -> u32 {
@@ -114,9 +119,28 @@ mod unit {
     use super::*;
 
     #[test]
+    fn with_every_uid_in_use_a_lease_waits_then_fails_and_never_shares() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = lease_waiting(dir.path(), 62000, 2, Duration::ZERO).expect("a free uid");
+        let second = lease_waiting(dir.path(), 62000, 2, Duration::ZERO).expect("the other one");
+        assert_ne!(first.uid, second.uid);
+        let started = Instant::now();
+        let none = lease_waiting(dir.path(), 62000, 2, Duration::from_millis(200)).err().expect("none is free");
+        assert!(none.contains("all 2 sandbox uids are in use") && started.elapsed() >= Duration::from_millis(200));
+        let freed = second.uid;
+        let waiting = std::thread::spawn({
+            let dir = dir.path().to_owned();
+            move || lease_waiting(&dir, 62000, 2, Duration::from_secs(10)).map(|lease| lease.uid)
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        drop(second);
+        assert_eq!(waiting.join().expect("join"), Ok(freed), "the freed uid goes to the one waiting");
+    }
+
+    #[test]
     fn live_leases_are_distinct() {
         super::super::tests::require_root("leasing uids");
-        let leases: Vec<Lease> = (0..20).map(|_| lease().expect("lease")).collect();
+        let leases: Vec<Lease> = (0..20).map(|_| lease_within(Duration::ZERO).expect("lease")).collect();
         let mut uids: Vec<u32> = leases.iter().map(|l| l.uid).collect();
         uids.sort_unstable();
         uids.dedup();
