@@ -33,9 +33,11 @@
 mod cgroup;
 mod channel;
 mod degraded;
+mod describe;
 mod filter;
 mod landlock;
 mod memwatch;
+mod process;
 mod rootfs;
 mod run;
 mod sockmem;
@@ -48,14 +50,18 @@ mod zygote;
 mod tests;
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use gavel_core::isolation::{Isolation, IsolationLevel};
 pub use gavel_core::runner::LimitHit;
+
+pub use self::describe::probe;
+use self::describe::{describe, force_degraded_env, full_isolation_check, landlock_allowed};
+pub use self::process::scrub_process_strings;
+use self::process::{make_scratch, reap, spawn_zygote, stop_zygote};
 
 use self::cgroup::JobCgroup;
 use self::zygote::Plan;
@@ -207,188 +213,9 @@ impl SandboxError {
     }
 }
 
-/// Zeroes this process's command line and the values of `secret_vars` in its environment, as
-/// `/proc/<pid>/cmdline` and `environ` show them. The runner calls it once it has read its
-/// locations: in the degraded mode the program sees the host's `/proc`, and a presigned report
-/// URL would let it forge its own report.
-pub fn scrub_process_strings(secret_vars: &[&str]) {
-    let Some([args, env]) = zygote::string_areas() else { return };
-    zygote::zero(args);
-    let (start, end) = env;
-    let Some(len) = end.checked_sub(start).filter(|len| start > 0 && *len < (1 << 20)) else { return };
-    // SAFETY: [start, end) is our own environment area as the kernel reports it; the strings
-    // there are NUL-separated `NAME=value` entries, read before this and never after.
-    let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, len as usize) };
-    for entry in area.split_mut(|&b| b == 0) {
-        let secret = secret_vars
-            .iter()
-            .any(|name| entry.strip_prefix(name.as_bytes()).is_some_and(|rest| rest.first() == Some(&b'=')));
-        if secret {
-            entry.fill(0);
-        }
-    }
-}
-
-/// Cheap detection of the isolation a new [`Sandbox`] would get, for `GET /health`. It runs
-/// nothing: the namespace check sets up one throwaway zygote per process (cached), exactly as
-/// [`Sandbox::new`] would, so the two never disagree.
-pub fn probe() -> Isolation {
-    let (ns, cg) = if force_degraded_env() {
-        let why = "forced by GAVEL_SANDBOX_FORCE_DEGRADED".to_string();
-        (Err(why.clone()), Err(why))
-    } else {
-        (full_isolation_check(), cgroup::detect())
-    };
-    describe(ns.is_ok(), &ns, &cg, filter::available(), landlock_allowed(false))
-}
-
-/// Whether Landlock may be used: the kernel has it and nothing said not to.
-fn landlock_allowed(refused: bool) -> bool {
-    !refused && std::env::var_os(NO_LANDLOCK_ENV).is_none_or(|v| v != "1") && landlock::abi().is_some()
-}
-
-/// Whether the host lets us build the full mode's namespaces and root (checked once per
-/// process with a zygote that is stopped right away).
-fn full_isolation_check() -> Result<(), String> {
-    static CACHE: OnceLock<Result<(), String>> = OnceLock::new();
-    CACHE
-        .get_or_init(|| {
-            let unique = format!("gavel-{}-probe-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-            let scratch = make_scratch(&unique, 0o700).map_err(|e| e.to_string())?;
-            let result = Plan::full(&SandboxOptions::default(), &scratch, None, SANDBOX_UID)
-                .and_then(|plan| spawn_zygote(&plan))
-                .map(|(ctrl, pid)| stop_zygote(Some(ctrl), pid));
-            let _ = std::fs::remove_dir(&scratch);
-            result.map_err(|e| e.to_string())
-        })
-        .clone()
-}
-
-/// Lets a zygote finish (it reaps the last run's init, then sees EOF on its socket and exits),
-/// so no process of the job outlives the sandbox; kills it if it does not exit promptly.
-fn stop_zygote(ctrl: Option<OwnedFd>, pid: libc::pid_t) {
-    drop(ctrl);
-    if pid <= 0 {
-        return;
-    }
-    // SAFETY: pidfd_open on our unreaped child; the fd is owned right away.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd >= 0 {
-        // SAFETY: a fresh fd nothing else owns.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-        let _ = channel::poll_readable(pidfd.as_raw_fd(), Duration::from_secs(2));
-    }
-    // SAFETY: our unreaped child, so the pid cannot have been reused.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    reap(pid);
-}
-
-/// Waits for (reaps) one of our children.
-fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: plain waitpid on our own child.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-    {}
-}
-
-fn force_degraded_env() -> bool {
-    std::env::var_os(FORCE_DEGRADED_ENV).is_some_and(|v| v == "1")
-}
-
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// Builds the [`Isolation`] report from what is (or would be) in force.
-fn describe(
-    namespaces: bool,
-    ns_result: &Result<(), String>,
-    cgroup: &Result<&'static str, String>,
-    seccomp: bool,
-    landlock_allowed: bool,
-) -> Isolation {
-    let root = is_root();
-    // With a mount namespace of its own the program has no shared directory to be kept out of.
-    let landlock = !namespaces && landlock_allowed;
-    let mut notes = Vec::new();
-    let mut names = Vec::new();
-    if namespaces {
-        if !root {
-            names.push("user".to_string());
-            notes.push(
-                "not root: the program runs as the runner's uid mapped to an unprivileged uid in a \
-                 user namespace"
-                    .to_string(),
-            );
-        }
-        for n in ["pid", "mount", "network", "ipc", "uts", "cgroup"] {
-            names.push(n.to_string());
-        }
-    } else {
-        if let Err(e) = ns_result {
-            notes.push(format!(
-                "no namespaces ({e}): the program sees the runner's filesystem, processes and network (the \
-                 host's, or its container's)"
-            ));
-        }
-        notes.push("process tree killed through a session + child subreaper".to_string());
-        if root {
-            notes.push(
-                "the program runs as a uid of its own, in a work dir and a fresh tmp dir per run that only \
-                 it can read"
-                    .to_string(),
-            );
-        } else {
-            notes
-                .push("not root: the program runs as the runner's own uid and can write /box in every run".to_string());
-        }
-        if landlock {
-            let scoped = if landlock::scoped() { "; abstract unix sockets and signals are scoped to it" } else { "" };
-            notes.push(format!("Landlock: the program can write only its own work and tmp dirs{scoped}"));
-        } else if root {
-            notes.push(
-                "no Landlock: what the program leaves in /tmp, /var/tmp, /dev/shm, /dev/mqueue or /run/lock is \
-                 removed after each run"
-                    .to_string(),
-            );
-        }
-        notes.push("seccomp: no sockets but AF_UNIX and no System V IPC (no network or IPC namespace)".to_string());
-    }
-    if let Err(e) = cgroup {
-        let procs = if namespaces || root {
-            "processes via RLIMIT_NPROC"
-        } else {
-            "processes via RLIMIT_NPROC on the runner's own uid (its current tasks plus the allowance)"
-        };
-        notes.push(format!(
-            "no cgroup ({e}): memory held by the runner's watch over the resident memory of the run's processes \
-             (no memfds, no growing socket or pipe buffers), {procs}, CPU via rusage of reaped processes"
-        ));
-    }
-    if !seccomp {
-        notes.push("seccomp unavailable".to_string());
-    }
-    let level = if namespaces && cgroup.is_ok() && seccomp {
-        IsolationLevel::Full
-    } else if root && seccomp {
-        // Without root the program would share the runner's uid (or, in a user namespace
-        // without a cgroup, the memory that no counter of ours sees).
-        IsolationLevel::Container
-    } else {
-        IsolationLevel::Insecure
-    };
-    Isolation {
-        level,
-        namespaces: names,
-        cgroup: cgroup.as_ref().ok().map(|v| v.to_string()),
-        seccomp,
-        uid_drop: root,
-        pivot_root: namespaces,
-        landlock,
-        notes,
-    }
 }
 
 /// A job's sandbox. Dropping it kills the zygote, removes the cgroups and deletes temp dirs.
@@ -668,61 +495,6 @@ fn validate_options(opts: &SandboxOptions) -> Result<(), SandboxError> {
         rootfs::check_readonly(p)?;
     }
     Ok(())
-}
-
-/// Creates a fresh private directory under the system temp dir.
-fn make_scratch(unique: &str, mode: u32) -> Result<PathBuf, SandboxError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let path = std::env::temp_dir().join(unique);
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&path)
-        .map_err(|e| SandboxError::io(format!("create {}", path.display()), e))?;
-    // The mode is set after creation so the umask cannot narrow it.
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| SandboxError::io(format!("chmod {}", path.display()), e))?;
-    Ok(path)
-}
-
-/// Forks the zygote and waits until it reports ready (or why it could not be).
-fn spawn_zygote(plan: &Plan) -> Result<(OwnedFd, libc::pid_t), SandboxError> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
-    if r != 0 {
-        return Err(SandboxError::io("socketpair", std::io::Error::last_os_error()));
-    }
-    // SAFETY: socketpair returned two fresh fds that nothing else owns.
-    let (host, child) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let mut buffers = zygote::Buffers::new();
-    // SAFETY: getpid cannot fail.
-    let runner = unsafe { libc::getpid() };
-    // SAFETY: the child runs only async-signal-safe code and allocates nothing (see zygote.rs);
-    // libc's fork (not a raw clone) so glibc knows the child is single-threaded.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(SandboxError::io("fork", std::io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        zygote::zygote_main(plan, child.as_raw_fd(), &mut buffers, runner);
-    }
-    drop(child);
-    let ready = channel::wait_ready(&host, Duration::from_secs(30));
-    match ready {
-        Ok(()) => Ok((host, pid)),
-        Err(e) => {
-            // SAFETY: our unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            reap(pid);
-            Err(match e {
-                channel::ReadyError::Setup { stage, index, errno } => SandboxError::Setup {
-                    step: plan.describe_stage(stage, index),
-                    source: std::io::Error::from_raw_os_error(errno),
-                },
-                channel::ReadyError::Other(e) => e,
-            })
-        }
-    }
 }
 
 fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SandboxError> {
