@@ -34,33 +34,33 @@ enum Record {
 /// function's error in `responseContext` / `responsePayload`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FailedInvocation {
-    pub request_context: InvocationContext,
-    pub request_payload: Value,
+struct FailedInvocation {
+    request_context: InvocationContext,
+    request_payload: Value,
     #[serde(default)]
-    pub response_context: Option<ResponseContext>,
+    response_context: Option<ResponseContext>,
     /// The function's error, `{"errorType": …, "errorMessage": …}`; absent when the event was
     /// never handed to the function (it aged out of the asynchronous queue).
     #[serde(default)]
-    pub response_payload: Option<Value>,
+    response_payload: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InvocationContext {
+struct InvocationContext {
     /// `RetriesExhausted` or `EventAgeExceeded`.
     #[serde(default)]
-    pub condition: String,
+    condition: String,
     #[serde(default)]
-    pub approximate_invoke_count: u32,
+    approximate_invoke_count: u32,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ResponseContext {
+struct ResponseContext {
     /// `Unhandled` (a crash, a timeout, out of memory) or `Handled`.
     #[serde(default)]
-    pub function_error: Option<String>,
+    function_error: Option<String>,
 }
 
 /// The largest part of a function error quoted in a job's failure.
@@ -68,7 +68,7 @@ const MAX_QUOTED_ERROR: usize = 1024;
 
 impl FailedInvocation {
     /// Why the invocation failed, in the function's words where it had any.
-    pub fn error(&self) -> String {
+    fn error(&self) -> String {
         let context = &self.request_context;
         let message = self
             .response_payload

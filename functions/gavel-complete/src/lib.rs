@@ -20,7 +20,7 @@ use gavel_core::usecases::{self, CompleteError};
 
 pub use events::{ContainerState, TaskStateChange};
 use events::{JobEvent, stop_reason};
-pub use failures::{FailedInvocation, handle_failures};
+pub use failures::handle_failures;
 
 /// The ports this function uses, matching its IAM policy.
 #[derive(Clone)]
