@@ -4,7 +4,8 @@
     python infra/local/bootstrap.py [--endpoint-url http://127.0.0.1:4566]
 
 Idempotent: what exists is left as it is. Creates the jobs bucket (lifecycle on jobs/), the jobs
-queue and its dead-letter queue (redrive after 3 receives), the jobs table (on-demand, hash key
+queue and its dead-letter queue (redrive after 3 receives), the complete function's on-failure
+queue, the jobs table (on-demand, hash key
 job_id, TTL on expires_at) and, where the emulator has ECS (moto; not LocalStack's free edition),
 the cluster, one runner task definition per language and a network for the tasks (a VPC with one
 subnet and a security group, as infra/network.yaml makes; RunTask in moto needs real ones). Prints
@@ -30,6 +31,7 @@ DEFAULTS = {
     "bucket": "gavel-jobs-local",
     "queue": "gavel-jobs",
     "dlq": "gavel-jobs-dlq",
+    "failures_queue": "gavel-complete-failures",
     "cluster": "gavel-local",
     "family_prefix": "gavel-local-runner-",
 }
@@ -40,8 +42,11 @@ VPC_NAME = "gavel-local"
 VPC_CIDR = "10.42.0.0/16"
 SUBNET_CIDR = "10.42.1.0/24"
 SECURITY_GROUP = "gavel-local-runner-tasks"
-# The dispatch function's timeout is 60 s; SQS visibility is 6x that, as in template.yaml.
+# The dispatch function's timeout is 60 s; SQS visibility is 6x that, as in template.yaml. The
+# queues the complete function (30 s) consumes: 6x its timeout.
 VISIBILITY_TIMEOUT = "360"
+COMPLETE_VISIBILITY_TIMEOUT = "180"
+# The functions read it as GAVEL_MAX_RECEIVES (template.yaml: MaxReceiveCount).
 MAX_RECEIVE_COUNT = 3
 
 
@@ -57,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bucket", default=os.environ.get("GAVEL_BUCKET") or DEFAULTS["bucket"])
     parser.add_argument("--queue", default=DEFAULTS["queue"])
     parser.add_argument("--dlq", default=DEFAULTS["dlq"])
+    parser.add_argument("--failures-queue", default=DEFAULTS["failures_queue"])
     parser.add_argument("--cluster", default=DEFAULTS["cluster"])
     parser.add_argument(
         "--family-prefix", default=os.environ.get("GAVEL_TASK_FAMILY_PREFIX") or DEFAULTS["family_prefix"]
@@ -122,7 +128,9 @@ def make_bucket(args: argparse.Namespace) -> None:
 
 def make_queues(args: argparse.Namespace) -> tuple[str, str]:
     sqs = client("sqs", args)
-    dlq_url = sqs.create_queue(QueueName=args.dlq, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    consumed_by_complete = {"MessageRetentionPeriod": "1209600", "VisibilityTimeout": COMPLETE_VISIBILITY_TIMEOUT}
+    dlq_url = sqs.create_queue(QueueName=args.dlq, Attributes=consumed_by_complete)["QueueUrl"]
+    failures_url = sqs.create_queue(QueueName=args.failures_queue, Attributes=consumed_by_complete)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     attributes = {
         "VisibilityTimeout": VISIBILITY_TIMEOUT,
@@ -136,7 +144,7 @@ def make_queues(args: argparse.Namespace) -> tuple[str, str]:
             raise
         queue_url = sqs.get_queue_url(QueueName=args.queue)["QueueUrl"]
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
-    print(f"queue {queue_url} (dead letters: {dlq_url})")
+    print(f"queue {queue_url} (dead letters: {dlq_url}; complete's failures: {failures_url})")
     return queue_url, dlq_url
 
 
@@ -221,6 +229,11 @@ def make_ecs(args: argparse.Namespace) -> tuple[str, str, str] | None:
                     # template.yaml sizes the task only; moto's RunTask needs the container's own.
                     "memory": 2048,
                     "readonlyRootFilesystem": True,
+                    # As template.yaml: the task is the boundary.
+                    "environment": [
+                        {"name": "RUST_LOG", "value": "warn"},
+                        {"name": "GAVEL_ISOLATION", "value": "container"},
+                    ],
                     "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/tmp", "readOnly": False}],
                 }
             ],
@@ -231,15 +244,16 @@ def make_ecs(args: argparse.Namespace) -> tuple[str, str, str] | None:
 
 
 def write_env_vars(args: argparse.Namespace, subnet: str | None, group: str | None) -> None:
-    """--env-vars-in with this emulator's network ids, for `sam local --env-vars`."""
+    """--env-vars-in with this emulator's network ids and redrive, for `sam local --env-vars`."""
     with open(args.env_vars_in, encoding="utf-8") as f:
         env_vars = json.load(f)
-    if subnet and group:
-        for section in env_vars.values():
-            if "GAVEL_SUBNETS" in section:
-                section["GAVEL_SUBNETS"] = subnet
-            if "GAVEL_SECURITY_GROUPS" in section:
-                section["GAVEL_SECURITY_GROUPS"] = group
+    for section in env_vars.values():
+        if "GAVEL_MAX_RECEIVES" in section:
+            section["GAVEL_MAX_RECEIVES"] = str(MAX_RECEIVE_COUNT)
+        if subnet and group and "GAVEL_SUBNETS" in section:
+            section["GAVEL_SUBNETS"] = subnet
+        if subnet and group and "GAVEL_SECURITY_GROUPS" in section:
+            section["GAVEL_SECURITY_GROUPS"] = group
     os.makedirs(os.path.dirname(os.path.abspath(args.env_vars_out)), exist_ok=True)
     with open(args.env_vars_out, "w", encoding="utf-8") as f:
         json.dump(env_vars, f, indent=2)
@@ -263,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "GAVEL_QUEUE_URL": queue_url,
         "GAVEL_CLUSTER": cluster or args.cluster,
         "GAVEL_TASK_FAMILY_PREFIX": args.family_prefix,
+        "GAVEL_MAX_RECEIVES": str(MAX_RECEIVE_COUNT),
     }
     if subnet and group:
         env["GAVEL_SUBNETS"] = subnet

@@ -6,6 +6,13 @@ Each event is a fixture of infra/events with the ids of state that exists in the
 
     pipeline.py sqs-event --out FILE [--expect N]     the jobs queue's messages as dispatch's SQS
                                                       event (the messages are taken off the queue)
+    pipeline.py dead-letter JOB_ID --out FILE         the job's message received --max-receives
+                                                      times and never settled (dispatch crashed):
+                                                      SQS moves it to the dead-letter queue; as
+                                                      complete's SQS event of that queue
+    pipeline.py complete-failure JOB_ID --out FILE    what Lambda writes to complete's on-failure
+                                                      queue when the job's report-written event
+                                                      failed every try; as complete's SQS event
     pipeline.py run-task JOB_ID --runner BIN          plays Fargate: the runner with the environment
                                                       RunTask recorded for the job
     pipeline.py s3-event JOB_ID --out FILE            the report-written event of the job's report
@@ -60,30 +67,35 @@ def now_iso() -> str:
 
 
 # ------------------------------------------------------------------------------------------ events
-def sqs_event(args: argparse.Namespace) -> None:
-    """What Lambda's SQS event source would deliver: up to 10 messages, in the fixture's shape."""
-    sqs = client("sqs", args)
-    queue_url = sqs.get_queue_url(QueueName=args.queue)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+def receive(sqs, queue: str, count: int, visibility: int | None = None) -> tuple[str, list[dict]]:
+    """The queue's URL and up to `count` of its messages, with the attributes Lambda passes on."""
+    queue_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     messages: list[dict] = []
-    while len(messages) < args.expect:
+    while len(messages) < count:
         answer = sqs.receive_message(
             QueueUrl=queue_url,
-            MaxNumberOfMessages=min(10, args.expect - len(messages)),
+            MaxNumberOfMessages=min(10, count - len(messages)),
             WaitTimeSeconds=5,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
+            **({} if visibility is None else {"VisibilityTimeout": visibility}),
         )
         batch = answer.get("Messages", [])
         if not batch:
             break
         messages.extend(batch)
-    if len(messages) != args.expect:
-        die(f"{args.queue}: {len(messages)} message(s) waiting, expected {args.expect}")
-    template = fixture("sqs-dispatch.json")["Records"][0]
+    return queue_url, messages
+
+
+def write_sqs_event(args: argparse.Namespace, sqs, queue_url: str, messages: list[dict], template: str) -> None:
+    """What Lambda's SQS event source would deliver of `messages`, in the shape of the fixture
+    `template`; the messages are taken off the queue, as the event source mapping deletes what the
+    function does not report as failed (the caller checks that it reports no failure)."""
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    shape = fixture(template)["Records"][0]
     records = []
     for message in messages:
-        record = copy.deepcopy(template)
+        record = copy.deepcopy(shape)
         record.update(
             messageId=message["MessageId"],
             receiptHandle=message["ReceiptHandle"],
@@ -94,12 +106,67 @@ def sqs_event(args: argparse.Namespace) -> None:
             attributes={**record["attributes"], **message.get("Attributes", {})},
         )
         records.append(record)
-        # The event source mapping deletes what the function did not report as failed; the
-        # caller checks that dispatch reports no failure.
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     write(args.out, {"Records": records})
+
+
+def sqs_event(args: argparse.Namespace) -> None:
+    """Dispatch's event: up to 10 messages of the jobs queue."""
+    sqs = client("sqs", args)
+    queue_url, messages = receive(sqs, args.queue, args.expect)
+    if len(messages) != args.expect:
+        die(f"{args.queue}: {len(messages)} message(s) waiting, expected {args.expect}")
+    write_sqs_event(args, sqs, queue_url, messages, "sqs-dispatch.json")
     for message in messages:
         print(json.loads(message["Body"])["job_id"])
+
+
+def one_message(sqs, queue: str, job_id: str) -> tuple[str, dict]:
+    queue_url, messages = receive(sqs, queue, 1)
+    if len(messages) != 1 or job_id not in messages[0]["Body"]:
+        die(f"{queue}: expected one message of job {job_id}, found {[m['Body'] for m in messages]}")
+    return queue_url, messages[0]
+
+
+def dead_letter(args: argparse.Namespace) -> None:
+    """Complete's event of the dead-letter queue: the job's message after --max-receives receives
+    that never settled it (as when dispatch crashes or times out each time)."""
+    sqs = client("sqs", args)
+    for receive_count in range(1, args.max_receives + 1):
+        _, messages = receive(sqs, args.queue, 1, visibility=0)
+        if len(messages) != 1 or args.job_id not in messages[0]["Body"]:
+            die(f"receive {receive_count} of {args.queue}: expected job {args.job_id}'s message, found {messages}")
+    # The next receive finds the receive count at the maximum: SQS moves the message on.
+    _, left = receive(sqs, args.queue, 1, visibility=0)
+    if left:
+        die(f"{args.queue} still delivers the message after {args.max_receives} receives: {left}")
+    queue_url, message = one_message(sqs, args.dlq, args.job_id)
+    write_sqs_event(args, sqs, queue_url, [message], "sqs-dead-letter.json")
+
+
+def report_written_event(args: argparse.Namespace, job_id: str) -> dict:
+    """The S3 event of the job's report (its size and ETag left as the fixture's)."""
+    event = fixture("s3-report-written.json")
+    record = event["Records"][0]
+    record["awsRegion"] = args.region
+    record["eventTime"] = now_iso()
+    record["s3"]["bucket"].update(name=args.bucket, arn=f"arn:aws:s3:::{args.bucket}")
+    record["s3"]["object"]["key"] = f"jobs/{job_id}/report.json"
+    return event
+
+
+def complete_failure(args: argparse.Namespace) -> None:
+    """Complete's event of its on-failure queue: Lambda's record of the job's report-written event
+    that failed every invocation (the fixture's record, killed as when out of memory), sent
+    through the queue."""
+    sqs = client("sqs", args)
+    record = json.loads(fixture("sqs-complete-failure.json")["Records"][0]["body"])
+    record["requestPayload"] = report_written_event(args, args.job_id)
+    record["timestamp"] = now_iso()
+    queue_url = sqs.get_queue_url(QueueName=args.failures_queue)["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+    queue_url, message = one_message(sqs, args.failures_queue, args.job_id)
+    write_sqs_event(args, sqs, queue_url, [message], "sqs-complete-failure.json")
 
 
 def the_task(args: argparse.Namespace, job_id: str) -> dict:
@@ -110,9 +177,13 @@ def the_task(args: argparse.Namespace, job_id: str) -> dict:
     return ecs.describe_tasks(cluster=args.cluster, tasks=arns)["tasks"][0]
 
 
-def task_environment(task: dict) -> dict[str, str]:
+def task_environment(args: argparse.Namespace, task: dict) -> dict[str, str]:
+    """The container's environment as ECS gives it: its task definition's, then the overrides."""
+    definition = client("ecs", args).describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    [defined] = definition["taskDefinition"]["containerDefinitions"]
     [container] = task["overrides"]["containerOverrides"]
-    return {pair["name"]: pair["value"] for pair in container.get("environment", [])}
+    pairs = defined.get("environment", []) + container.get("environment", [])
+    return {pair["name"]: pair["value"] for pair in pairs}
 
 
 def run_task(args: argparse.Namespace) -> None:
@@ -120,7 +191,9 @@ def run_task(args: argparse.Namespace) -> None:
     nothing else. The presigned URLs name the emulator as the functions reach it inside the Docker
     network; from this host it is at --endpoint-url (moto does not check a URL's signature)."""
     task = the_task(args, args.job_id)
-    env = task_environment(task)
+    env = task_environment(args, task)
+    if env.get("GAVEL_ISOLATION") != "container":
+        die(f"the task definition does not set GAVEL_ISOLATION=container: {env}")
     inside = urllib.parse.urlsplit(args.network_endpoint)
     outside = urllib.parse.urlsplit(args.endpoint_url)
     for name in ("GAVEL_BUNDLE_URL", "GAVEL_REPORT_URL"):
@@ -136,14 +209,10 @@ def run_task(args: argparse.Namespace) -> None:
 
 def s3_event(args: argparse.Namespace) -> None:
     s3 = client("s3", args)
-    key = f"jobs/{args.job_id}/report.json"
-    head = s3.head_object(Bucket=args.bucket, Key=key)
-    event = fixture("s3-report-written.json")
+    event = report_written_event(args, args.job_id)
     record = event["Records"][0]
-    record["awsRegion"] = args.region
-    record["eventTime"] = now_iso()
-    record["s3"]["bucket"].update(name=args.bucket, arn=f"arn:aws:s3:::{args.bucket}")
-    record["s3"]["object"].update(key=key, size=head["ContentLength"], eTag=head["ETag"].strip('"'))
+    head = s3.head_object(Bucket=args.bucket, Key=record["s3"]["object"]["key"])
+    record["s3"]["object"].update(size=head["ContentLength"], eTag=head["ETag"].strip('"'))
     write(args.out, event)
 
 
@@ -271,6 +340,8 @@ def main() -> None:
     parser.add_argument("--network-endpoint", default="http://aws:4566")
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     parser.add_argument("--queue", default="gavel-jobs")
+    parser.add_argument("--dlq", default="gavel-jobs-dlq")
+    parser.add_argument("--failures-queue", default="gavel-complete-failures")
     parser.add_argument("--bucket", default="gavel-jobs-local")
     parser.add_argument("--cluster", default="gavel-local")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -279,6 +350,17 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--expect", type=int, default=1)
     p.set_defaults(run=sqs_event)
+
+    p = sub.add_parser("dead-letter")
+    p.add_argument("job_id")
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-receives", type=int, default=3, help="the jobs queue's maxReceiveCount (bootstrap.py's)")
+    p.set_defaults(run=dead_letter)
+
+    p = sub.add_parser("complete-failure")
+    p.add_argument("job_id")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=complete_failure)
 
     p = sub.add_parser("run-task")
     p.add_argument("job_id")

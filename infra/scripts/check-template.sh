@@ -87,6 +87,39 @@ lint() {
   sam validate --lint --template-file template.yaml --region "$AWS_DEFAULT_REGION" \
     || die "sam validate --lint rejected template.yaml"
 
+  step "what the functions and runners rely on"
+  "$VENV/bin/python" - "$REPO/template.yaml" <<'PY' || die "template.yaml breaks what the functions or runners rely on"
+import sys
+from cfnlint.decode import decode
+
+template, errors = decode(sys.argv[1])
+if errors:
+    sys.exit(f"  cannot read the template: {errors}")
+resources = template["Resources"]
+env = template["Globals"]["Function"]["Environment"]["Variables"]
+problems = []
+# The runner refuses programs below GAVEL_ISOLATION (default full); on Fargate the task is the boundary.
+tasks = {name: r for name, r in resources.items() if r["Type"] == "AWS::ECS::TaskDefinition"}
+for name, task in tasks.items():
+    for container in task["Properties"]["ContainerDefinitions"]:
+        values = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+        if values.get("GAVEL_ISOLATION") != "container":
+            problems.append(f"{name}/{container['Name']}: GAVEL_ISOLATION is not container")
+# Dispatch fails a job on its message's last receive: it must know the queue's maxReceiveCount.
+redrive = resources["JobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+if env.get("GAVEL_MAX_RECEIVES") != redrive:
+    problems.append(f"GAVEL_MAX_RECEIVES {env.get('GAVEL_MAX_RECEIVES')} is not the jobs queue's maxReceiveCount {redrive}")
+if resources["CompleteFunction"]["Properties"].get("MemorySize") != {"Ref": "CompleteMemorySize"}:
+    problems.append("CompleteFunction's MemorySize is not the CompleteMemorySize parameter")
+if env.get("GAVEL_JOB_OUTPUT_MAX_KB") != {"Ref": "JobOutputMaxKb"}:
+    problems.append("GAVEL_JOB_OUTPUT_MAX_KB is not the JobOutputMaxKb parameter")
+for problem in problems:
+    print(f"  {problem}", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print(f"  {len(tasks)} runner task definitions at GAVEL_ISOLATION=container; GAVEL_MAX_RECEIVES = maxReceiveCount")
+PY
+
   step "JSON of infra/events and infra/local/env.json"
   "$VENV/bin/python" - "$REPO" <<'PY' || die "an event fixture or env file is not valid JSON"
 import json, pathlib, sys

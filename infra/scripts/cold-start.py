@@ -55,6 +55,7 @@ def resources():
         "GAVEL_SUBNETS": "subnet-00000001",
         "GAVEL_SECURITY_GROUPS": "sg-00000001",
         "GAVEL_TASK_FAMILY_PREFIX": f"{name}-",
+        "GAVEL_MAX_RECEIVES": "3",
     }
 
 
@@ -72,7 +73,9 @@ def events():
         {"job_id": job, "language": "python", "bundle_key": f"jobs/{job}/bundle.json"})
     s3 = fixture("s3-report-written.json")
     s3["Records"][0]["s3"]["object"]["key"] = f"jobs/{job}/report.json"
-    return {"gavel-api": health, "gavel-dispatch": sqs, "gavel-complete": s3}
+    dead = fixture("sqs-dead-letter.json")
+    dead["Records"][0]["body"] = sqs["Records"][0]["body"]
+    return [("gavel-api", health), ("gavel-dispatch", sqs), ("gavel-complete", s3), ("gavel-complete", dead)]
 
 
 class RuntimeApi(http.server.BaseHTTPRequestHandler):
@@ -146,7 +149,7 @@ def cold_start(binary, env, event):
 def main():
     env = resources()
     print(f"{'function':<16} {'bytes':>10} {'cold start (median of ' + str(RUNS) + ')':>26}  first answer")
-    for name, event in events().items():
+    for name, event in events():
         binary = os.path.join("target", "release", name)
         times, answer = [], b""
         for _ in range(RUNS):

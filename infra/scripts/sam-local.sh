@@ -23,10 +23,14 @@
 #      recorded; GET -> running; the runner with the task's environment (playing Fargate) -> report
 #      in S3; report-written event -> complete; GET -> completed, accepted 2/2; task-stopped event
 #      -> complete leaves it completed;
-#   5. `sam local start-api` on a free port: POST /execute -> 202; GET /result/{id} -> pending;
+#   5. two jobs given up on, through complete's SQS events: one whose message is received
+#      MaxReceiveCount times and never settled (SQS moves it to the dead-letter queue) and one
+#      whose report-written event failed every try (Lambda's on-failure record): GET -> failed,
+#      each with its reason;
+#   6. `sam local start-api` on a free port: POST /execute -> 202; GET /result/{id} -> pending;
 #      dispatch; its task stops without a report -> complete; GET -> failed, with the stop reason;
 #      GET of the first job -> completed;
-#   6. on exit, also on failure or Ctrl-C: stops start-api, removes the containers on the network,
+#   7. on exit, also on failure or Ctrl-C: stops start-api, removes the containers on the network,
 #      the network. Logs and generated events stay in target/sam-local/.
 #
 # Needs Docker (a running engine), python3 with venv, the Rust toolchain, and debootstrap when the
@@ -238,6 +242,12 @@ fixtures_as_shipped() {
   expect_handled complete-s3-fixture 1
   invoke complete-ecs-fixture CompleteFunction "$REPO/infra/events/ecs-task-stopped.json"
   expect_handled complete-ecs-fixture 1
+
+  # A dead letter and a failed invocation of a job that does not exist: settled, nothing written.
+  invoke complete-dlq-fixture CompleteFunction "$REPO/infra/events/sqs-dead-letter.json"
+  pipeline check-json "$LOGS/complete-dlq-fixture.json" batchItemFailures='[]'
+  invoke complete-failure-fixture CompleteFunction "$REPO/infra/events/sqs-complete-failure.json"
+  pipeline check-json "$LOGS/complete-failure-fixture.json" batchItemFailures='[]'
 }
 
 one_job_through_the_pipeline() {
@@ -269,6 +279,41 @@ one_job_through_the_pipeline() {
   pipeline task-stopped "$job_a" --exit-code 0 --out "$EVENTS/ecs-task-stopped-a.json"
   invoke complete-a-stopped CompleteFunction "$EVENTS/ecs-task-stopped-a.json"
   expect_handled complete-a-stopped 1
+}
+
+# expect_failed NAME JOB_ID WORDS: GET /result/JOB_ID through the API function -> failed with WORDS.
+expect_failed() {
+  local name=$1 job=$2 words=$3
+  pipeline api-event GET "/result/$job" --out "$EVENTS/api-get-result-$name.json"
+  invoke "get-$name" ApiFunction "$EVENTS/api-get-result-$name.json"
+  pipeline check-api "$LOGS/get-$name.json" 200 status=failed error='*'
+  grep -q "$words" "$LOGS/get-$name.json" || die "job $job failed without \"$words\": $(cat "$LOGS/get-$name.json")"
+}
+
+jobs_given_up() {
+  local job_c job_d
+  step "-- jobs given up on, failed by complete from its SQS queues"
+  invoke post-c ApiFunction "$REPO/infra/events/api-post-execute.json"
+  pipeline check-api "$LOGS/post-c.json" 202 status=pending
+  job_c="$(job_of "$LOGS/post-c.json")"
+  step "job $job_c: its message received 3 times and never settled (dispatch crashed), then dead-lettered"
+  pipeline dead-letter "$job_c" --out "$EVENTS/sqs-dead-letter-c.json"
+  invoke complete-c CompleteFunction "$EVENTS/sqs-dead-letter-c.json"
+  pipeline check-json "$LOGS/complete-c.json" batchItemFailures='[]'
+  expect_failed c "$job_c" 'gave up dispatching after 3 receives'
+
+  invoke post-d ApiFunction "$REPO/infra/events/api-post-execute.json"
+  pipeline check-api "$LOGS/post-d.json" 202 status=pending
+  job_d="$(job_of "$LOGS/post-d.json")"
+  pipeline sqs-event --out "$EVENTS/sqs-dispatch-d.json" --expect 1 >"$LOGS/sqs-d.txt"
+  grep -qx "$job_d" "$LOGS/sqs-d.txt" || die "the queue held $(cat "$LOGS/sqs-d.txt"), not job $job_d"
+  invoke dispatch-d DispatchFunction "$EVENTS/sqs-dispatch-d.json"
+  pipeline check-json "$LOGS/dispatch-d.json" batchItemFailures='[]'
+  step "job $job_d: its report-written event failed every invocation of complete (Lambda's on-failure record)"
+  pipeline complete-failure "$job_d" --out "$EVENTS/sqs-complete-failure-d.json"
+  invoke complete-d CompleteFunction "$EVENTS/sqs-complete-failure-d.json"
+  pipeline check-json "$LOGS/complete-d.json" batchItemFailures='[]'
+  expect_failed d "$job_d" 'completing the job failed repeatedly'
 }
 
 free_port() {
@@ -370,5 +415,6 @@ sam_local_options=(--config-env localstack --skip-pull-image --docker-network "$
 job_a=""
 fixtures_as_shipped
 one_job_through_the_pipeline
+jobs_given_up
 through_start_api
-step "OK: every function invoked with its fixtures; job $job_a completed through the pipeline; POST /execute -> result through start-api"
+step "OK: every function invoked with its fixtures; job $job_a completed through the pipeline; jobs given up on failed; POST /execute -> result through start-api"

@@ -2,30 +2,52 @@
 //! functions: `POST /execute` through the API handler → SQS → the dispatch handler → RunTask →
 //! this test plays Fargate, running `gavel-runner` with exactly that task's environment →
 //! the report in S3 → the complete handler → `GET /result` through the API handler.
+//!
+//! Every accepted job ends `completed` or `failed`, once: `dispatch` (retries, poison, the last
+//! receive, redeliveries), `given_up` (the dead-letter queue, failed completions), `submit` (a
+//! full queue writes nothing, a job that cannot be queued leaves no blobs).
+
+mod dispatch;
+mod given_up;
+mod submit;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, DesiredStatus, KeyValuePair, NetworkMode};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use axum::body::Body;
-use gavel_aws::{DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, S3BlobStore, SqsJobQueue};
-use gavel_core::ports::{BlobStore, JobStore, keys};
+use gavel_aws::{DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, RedriveConfig, S3BlobStore, SqsJobQueue};
+use gavel_core::JobId;
+use gavel_core::ServerLimits;
+use gavel_core::ports::{BlobStore, JobMessage, JobQueue, JobStore, keys};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::contract::aws::{ec2_first, sdk, unique};
 use crate::harness::binary;
 
-/// One Gavel stack on the emulator: its own table, bucket, queue, cluster and task definitions.
+/// The jobs queue's `maxReceiveCount`, as the template's default `MaxReceiveCount`.
+const MAX_RECEIVES: u32 = 3;
+
+/// One Gavel stack on the emulator: its own table, bucket, queues, cluster and task definitions.
 struct Stack {
     api: gavel_api::App,
     dispatch: gavel_dispatch::Ports,
     complete: gavel_complete::Ports,
+    redrive: RedriveConfig,
+    store: Arc<dyn JobStore>,
+    blobs: Arc<dyn BlobStore>,
     sqs: aws_sdk_sqs::Client,
     ecs: aws_sdk_ecs::Client,
+    s3: aws_sdk_s3::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
     queue_url: String,
+    dead_letter_url: String,
+    complete_failures_url: String,
     bucket: String,
     launch: EcsLaunchConfig,
 }
@@ -45,15 +67,24 @@ impl Stack {
         gavel_aws::create_table(&dynamodb, &table).await.expect("create the table");
         let bucket = unique("jobs");
         s3.create_bucket().bucket(&bucket).send().await.expect("create the bucket");
-        let queue = sqs.create_queue().queue_name(unique("queue")).send().await.expect("create the queue");
-        let queue_url = queue.queue_url().expect("a queue URL").to_owned();
+        // As the template: the jobs queue dead-letters after MAX_RECEIVES receives.
+        let dead_letter_url = create_queue(&sqs, "dlq", &[]).await;
+        let dead_letter_arn = queue_arn(&sqs, &dead_letter_url).await;
+        let redrive = json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVES.to_string()});
+        let queue_url = create_queue(&sqs, "queue", &[(QueueAttributeName::RedrivePolicy, redrive.to_string())]).await;
+        let complete_failures_url = create_queue(&sqs, "complete-failures", &[]).await;
         let cluster = unique("cluster");
         ecs.create_cluster().cluster_name(&cluster).send().await.expect("create the cluster");
         let family_prefix = format!("{}-", unique("runner"));
         for language in LANGUAGES {
-            // moto answers RunTask with a 500 unless containers have their own `memory`.
-            let container =
-                ContainerDefinition::builder().name("runner").image(format!("gavel-runner-{language}")).memory(512);
+            // As the template's task definitions; moto answers RunTask with a 500 unless
+            // containers have their own `memory`.
+            let container = ContainerDefinition::builder()
+                .name("runner")
+                .image(format!("gavel-runner-{language}"))
+                .memory(512)
+                .environment(KeyValuePair::builder().name("GAVEL_ISOLATION").value("container").build())
+                .environment(KeyValuePair::builder().name("RUST_LOG").value("warn").build());
             ecs.register_task_definition()
                 .family(format!("{family_prefix}{language}"))
                 .requires_compatibilities(Compatibility::Fargate)
@@ -77,20 +108,39 @@ impl Stack {
             assign_public_ip: false,
         };
 
-        let store: Arc<dyn JobStore> = Arc::new(DynamoJobStore::new(dynamodb, table));
-        let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3, &bucket, Duration::from_secs(3600)));
-        let api = gavel_api::app(gavel_api::Ports {
-            store: store.clone(),
-            blobs: blobs.clone(),
-            queue: Arc::new(SqsJobQueue::new(sqs.clone(), &queue_url, None)),
-        });
+        let store: Arc<dyn JobStore> = Arc::new(DynamoJobStore::new(dynamodb.clone(), &table));
+        let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), &bucket, Duration::from_secs(3600)));
         let dispatch = gavel_dispatch::Ports {
             store: store.clone(),
             blobs: blobs.clone(),
             launcher: Arc::new(EcsTaskLauncher::new(ecs.clone(), launch.clone())),
         };
-        let complete = gavel_complete::Ports { store, blobs };
-        Stack { api, dispatch, complete, sqs, ecs, queue_url, bucket, launch }
+        let complete = gavel_complete::Ports { store: store.clone(), blobs: blobs.clone() };
+        let api = api(&store, &blobs, Arc::new(SqsJobQueue::new(sqs.clone(), &queue_url, None)));
+        Stack {
+            api,
+            dispatch,
+            complete,
+            redrive: RedriveConfig { max_receives: MAX_RECEIVES },
+            store,
+            blobs,
+            sqs,
+            ecs,
+            s3,
+            dynamodb,
+            table,
+            queue_url,
+            dead_letter_url,
+            complete_failures_url,
+            bucket,
+            launch,
+        }
+    }
+
+    /// This stack with the API function in front of another queue.
+    fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Stack {
+        self.api = api(&self.store, &self.blobs, queue);
+        self
     }
 
     /// An API Gateway proxy event for the API function, from the shipped fixture.
@@ -132,72 +182,87 @@ impl Stack {
     /// Receives what is on the queue and hands it to the dispatch handler as Lambda would:
     /// one SQS event of those records, deleting the ones it did not report as failures.
     async fn deliver(&self) -> (SqsEvent, SqsBatchResponse) {
+        self.deliver_to(&self.dispatch, 30).await
+    }
+
+    /// [`Stack::deliver`] to dispatch over `ports`; a failed record is visible again after
+    /// `visibility` seconds.
+    async fn deliver_to(&self, ports: &gavel_dispatch::Ports, visibility: i32) -> (SqsEvent, SqsBatchResponse) {
+        let received = self.receive(&self.queue_url, visibility).await;
+        let event = sqs_event(&received, "sqs-dispatch.json");
+        let response = gavel_dispatch::handle(ports, &self.redrive, event.clone()).await;
+        self.settle(&self.queue_url, &received, &response).await;
+        (event, response)
+    }
+
+    /// Up to ten messages of a queue, with the attributes Lambda passes on (the receive count).
+    async fn receive(&self, queue_url: &str, visibility: i32) -> Vec<Message> {
         let received = self
             .sqs
             .receive_message()
-            .queue_url(&self.queue_url)
+            .queue_url(queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
+            .visibility_timeout(visibility)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
             .expect("receive messages");
-        let template = fixture_json("sqs-dispatch.json")["Records"][0].clone();
-        let records: Vec<Value> = received
-            .messages()
-            .iter()
-            .map(|message| {
-                let mut record = template.clone();
-                record["messageId"] = json!(message.message_id());
-                record["receiptHandle"] = json!(message.receipt_handle());
-                record["body"] = json!(message.body());
-                record["md5OfBody"] = json!(message.md5_of_body());
-                record
-            })
-            .collect();
-        let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("an SQS event");
-        let response = gavel_dispatch::handle(&self.dispatch, event.clone()).await;
-        for message in received.messages() {
+        received.messages().to_vec()
+    }
+
+    /// What Lambda's event source does with a batch's answer: deletes what did not fail.
+    async fn settle(&self, queue_url: &str, received: &[Message], response: &SqsBatchResponse) {
+        for message in received {
             let failed =
                 response.batch_item_failures.iter().any(|f| Some(f.item_identifier.as_str()) == message.message_id());
             if !failed {
                 let handle = message.receipt_handle().expect("a receipt handle");
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("delete");
+                self.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await.expect("delete");
             }
         }
-        (event, response)
     }
 
-    /// The environment of the runner task RunTask recorded for a job.
+    /// The environment of the runner task RunTask recorded for a job: its task definition's
+    /// container environment, then the container overrides, as ECS gives it to the container.
     async fn task_environment(&self, job_id: &str) -> Vec<(String, String)> {
         let cluster = &self.launch.cluster;
         let listed = self.ecs.list_tasks().cluster(cluster).started_by(job_id).send().await.expect("list tasks");
         let [arn] = listed.task_arns() else { panic!("one task for {job_id}: {:?}", listed.task_arns()) };
         let described = self.ecs.describe_tasks().cluster(cluster).tasks(arn).send().await.expect("describe");
         let [task] = described.tasks() else { panic!("one task described") };
+        let definition = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(task.task_definition_arn().expect("a task definition"))
+            .send()
+            .await
+            .expect("describe the task definition");
+        let definition = definition.task_definition().expect("a task definition");
+        let [defined] = definition.container_definitions() else { panic!("one container defined") };
         let overrides = task.overrides().expect("container overrides");
         let [container] = overrides.container_overrides() else { panic!("one container override") };
-        container
-            .environment()
-            .iter()
-            .map(|kv| (kv.name().unwrap_or_default().to_owned(), kv.value().unwrap_or_default().to_owned()))
-            .collect()
+        let mut env = BTreeMap::new();
+        for kv in defined.environment().iter().chain(container.environment()) {
+            env.insert(kv.name().unwrap_or_default().to_owned(), kv.value().unwrap_or_default().to_owned());
+        }
+        env.into_iter().collect()
     }
 
+    /// The tasks started for a job, running or stopped (ECS lists only running ones unless asked).
     async fn tasks_started_for(&self, job_id: &str) -> usize {
-        let listed =
-            self.ecs.list_tasks().cluster(&self.launch.cluster).started_by(job_id).send().await.expect("list tasks");
-        listed.task_arns().len()
+        let mut tasks = 0;
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let listed = self.ecs.list_tasks().cluster(&self.launch.cluster).started_by(job_id).desired_status(status);
+            tasks += listed.send().await.expect("list tasks").task_arns().len();
+        }
+        tasks
     }
 
     /// Plays Fargate: the runner binary with exactly the task's environment, nothing else.
     async fn run_task(&self, job_id: &str) {
         let env = self.task_environment(job_id).await;
+        assert!(env.contains(&("GAVEL_ISOLATION".into(), "container".into())), "{env:?}");
         let status = tokio::process::Command::new(binary("gavel-runner"))
             .env_clear()
             .env("PATH", gavel_core::language::TOOLCHAIN_PATH)
@@ -233,6 +298,56 @@ impl Stack {
     }
 }
 
+/// The API function over the stack's store and blobs, in front of `queue`.
+fn api(store: &Arc<dyn JobStore>, blobs: &Arc<dyn BlobStore>, queue: Arc<dyn JobQueue>) -> gavel_api::App {
+    let ports = gavel_api::Ports { store: store.clone(), blobs: blobs.clone(), queue };
+    gavel_api::app(ports, ServerLimits::default())
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, what: &str, attributes: &[(QueueAttributeName, String)]) -> String {
+    let mut create = sqs.create_queue().queue_name(unique(what));
+    for (name, value) in attributes {
+        create = create.attributes(name.clone(), value);
+    }
+    create.send().await.expect("create a queue").queue_url().expect("a queue URL").to_owned()
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
+    let answer = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("the queue's attributes");
+    answer.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("a queue ARN").clone()
+}
+
+/// The SQS event Lambda's event source makes of received messages, in the shape of the
+/// fixture `template` (its first record), with each message's own ids, body and attributes.
+fn sqs_event(messages: &[Message], template: &str) -> SqsEvent {
+    let template = fixture_json(template)["Records"][0].clone();
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|message| {
+            let mut record = template.clone();
+            record["messageId"] = json!(message.message_id());
+            record["receiptHandle"] = json!(message.receipt_handle());
+            record["body"] = json!(message.body());
+            record["md5OfBody"] = json!(message.md5_of_body());
+            let attributes: BTreeMap<&str, &str> = message
+                .attributes()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            record["attributes"] = json!(attributes);
+            record
+        })
+        .collect();
+    serde_json::from_value(json!({"Records": records})).expect("an SQS event")
+}
+
 fn fixture_json(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
@@ -262,7 +377,7 @@ async fn python_job_through_the_whole_pipeline_and_duplicates_change_nothing() {
     assert_eq!(view["tests"][0]["stdout"], "3\n");
 
     // At-least-once delivery: the same SQS event and the same S3 event again.
-    let response = gavel_dispatch::handle(&stack.dispatch, delivered).await;
+    let response = gavel_dispatch::handle(&stack.dispatch, &stack.redrive, delivered).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(stack.tasks_started_for(&job_id).await, 1, "a finished job is not started again");
     let again = gavel_complete::handle(&stack.complete, stack.report_written(&job_id)).await.expect("complete");
@@ -311,72 +426,4 @@ async fn a_task_stopped_without_a_report_fails_the_job_with_its_reason() {
     // The same event again: the job stays as it is.
     gavel_complete::handle(&stack.complete, stopped).await.expect("complete");
     assert_eq!(stack.result(&job_id).await, view);
-}
-
-/// RunTask answers ThrottlingException: the record goes back to the queue as a batch item
-/// failure, the job is not failed, and the next delivery starts it.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_throttled_run_task_is_a_batch_item_failure() {
-    let stack = Stack::new().await;
-    let job_id = stack.submit(json!({"language": "python", "code": "print(1)"})).await;
-
-    let throttled_sdk = sdk().await.into_builder().endpoint_url(throttling_ecs_endpoint().await).build();
-    let throttled = gavel_dispatch::Ports {
-        launcher: Arc::new(EcsTaskLauncher::new(gavel_aws::ecs_client(&throttled_sdk), stack.launch.clone())),
-        ..stack.dispatch.clone()
-    };
-    let received = stack.sqs.receive_message().queue_url(&stack.queue_url).send().await.expect("receive");
-    let [message] = received.messages() else { panic!("one message") };
-    let event: SqsEvent = serde_json::from_value(json!({"Records": [{
-        "messageId": message.message_id(),
-        "receiptHandle": message.receipt_handle(),
-        "body": message.body(),
-        "eventSource": "aws:sqs",
-    }]}))
-    .expect("an SQS event");
-    let response = gavel_dispatch::handle(&throttled, event.clone()).await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, [message.message_id().expect("id")]);
-    assert_ne!(stack.result(&job_id).await["status"], "failed");
-
-    // Delivered again once RunTask answers: the job starts.
-    let response = gavel_dispatch::handle(&stack.dispatch, event).await;
-    assert!(response.batch_item_failures.is_empty());
-    assert_eq!(stack.tasks_started_for(&job_id).await, 1);
-}
-
-/// An ECS endpoint on loopback that answers every call as AWS does when throttling.
-async fn throttling_ecs_endpoint() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = axum::Router::new().fallback(|| async {
-        (
-            axum::http::StatusCode::BAD_REQUEST,
-            [("content-type", "application/x-amz-json-1.1"), ("x-amzn-errortype", "ThrottlingException")],
-            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-        )
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
-/// An unreadable record is a failure of its own (SQS moves it to the dead-letter queue after its
-/// receives); the good record beside it in the batch is dispatched.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_poison_record_fails_alone() {
-    let stack = Stack::new().await;
-    let job_id = stack.submit(json!({"language": "python", "code": "print(1)"})).await;
-    let received = stack.sqs.receive_message().queue_url(&stack.queue_url).send().await.expect("receive");
-    let [message] = received.messages() else { panic!("one message") };
-    let event: SqsEvent = serde_json::from_value(json!({"Records": [
-        {"messageId": "poison-1", "body": "{\"job_id\": 42}", "eventSource": "aws:sqs"},
-        {"messageId": message.message_id(), "body": message.body(), "eventSource": "aws:sqs"},
-        {"messageId": "poison-2", "eventSource": "aws:sqs"},
-    ]}))
-    .expect("an SQS event");
-    let response = gavel_dispatch::handle(&stack.dispatch, event).await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["poison-1", "poison-2"]);
-    assert_eq!(stack.tasks_started_for(&job_id).await, 1);
-    assert_eq!(stack.result(&job_id).await["status"], "running");
 }

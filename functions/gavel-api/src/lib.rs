@@ -22,13 +22,14 @@ pub struct Ports {
 /// The service the function runs: the router, behind the stage fix below.
 pub type App = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>;
 
-/// The router `gavel serve` serves, over the cloud's adapters.
-pub fn app(ports: Ports) -> App {
+/// The router `gavel serve` serves, over the cloud's adapters, with the server's `limits` (the
+/// job output budget the complete function's memory can hold: `gavel_aws::LimitsConfig`).
+pub fn app(ports: Ports, limits: ServerLimits) -> App {
     let router = gavel_http::router(AppState {
         store: ports.store,
         blobs: ports.blobs,
         queue: ports.queue,
-        limits: Arc::new(ServerLimits::default()),
+        limits: Arc::new(limits),
         // Every catalogue language has its runner image and task definition in the stack.
         languages: language::catalogue()
             .iter()

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use gavel_core::ServerLimits;
+
 /// The environment variables.
 pub mod vars {
     pub const JOBS_TABLE: &str = "GAVEL_JOBS_TABLE";
@@ -19,6 +21,8 @@ pub mod vars {
     pub const TASK_FAMILY_PREFIX: &str = "GAVEL_TASK_FAMILY_PREFIX";
     pub const RUNNER_CONTAINER: &str = "GAVEL_RUNNER_CONTAINER";
     pub const ASSIGN_PUBLIC_IP: &str = "GAVEL_ASSIGN_PUBLIC_IP";
+    pub const MAX_RECEIVES: &str = "GAVEL_MAX_RECEIVES";
+    pub const JOB_OUTPUT_MAX_KB: &str = "GAVEL_JOB_OUTPUT_MAX_KB";
 }
 
 /// How long presigned URLs stay valid by default: the report PUT must outlive the task's start
@@ -180,6 +184,66 @@ impl EcsLaunchConfig {
     }
 }
 
+/// The jobs queue's redrive policy: `GAVEL_MAX_RECEIVES`, the `maxReceiveCount` after which SQS
+/// moves a message to the dead-letter queue. Dispatch fails a job on its message's last receive
+/// rather than let it go there silently; complete names the count when it fails a dead letter's
+/// job. Required: a wrong guess would fail jobs early or leave it all to the dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedriveConfig {
+    pub max_receives: u32,
+}
+
+impl RedriveConfig {
+    pub fn from_env() -> Result<RedriveConfig, ConfigError> {
+        RedriveConfig::read(&env)
+    }
+
+    fn read(source: &impl Source) -> Result<RedriveConfig, ConfigError> {
+        let max_receives = source
+            .parsed(vars::MAX_RECEIVES, |value| match value.parse::<u32>() {
+                // SQS allows 1 to 1000.
+                Ok(count @ 1..=1000) => Ok(count),
+                _ => Err("expected the queue's maxReceiveCount, 1 to 1000".to_owned()),
+            })?
+            .ok_or(ConfigError::Missing(vars::MAX_RECEIVES))?;
+        Ok(RedriveConfig { max_receives })
+    }
+}
+
+/// The API's view of the job-wide output budget: `GAVEL_JOB_OUTPUT_MAX_KB` (optional) lowers the
+/// largest `limits.job_output_kb` a request may ask for, so that the complete function, whose
+/// memory is sized from it, can hold the largest report. Without it, the built-in maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub job_output_max_kb: Option<u64>,
+}
+
+impl LimitsConfig {
+    pub fn from_env() -> Result<LimitsConfig, ConfigError> {
+        LimitsConfig::read(&env)
+    }
+
+    fn read(source: &impl Source) -> Result<LimitsConfig, ConfigError> {
+        let built_in = ServerLimits::default().job_output_kb;
+        let job_output_max_kb = source.parsed(vars::JOB_OUTPUT_MAX_KB, |value| match value.parse::<u64>() {
+            Ok(kb) if (built_in.min..=built_in.max).contains(&kb) => Ok(kb),
+            _ => Err(format!("expected KiB from {} to {}", built_in.min, built_in.max)),
+        })?;
+        Ok(LimitsConfig { job_output_max_kb })
+    }
+
+    /// The server's limits with this maximum (and a default no larger than it).
+    pub fn server_limits(&self) -> ServerLimits {
+        let mut limits = ServerLimits::default();
+        if let Some(max) = self.job_output_max_kb {
+            let budget = &mut limits.job_output_kb;
+            budget.max = max;
+            budget.default = budget.default.min(max);
+        }
+        limits
+    }
+}
+
 /// Everything, for a binary that wants one value: the job store and blob store are required,
 /// the queue is read when `GAVEL_QUEUE_URL` is set and the launcher when `GAVEL_CLUSTER` is.
 /// [`AwsConfig::queue`] and [`AwsConfig::launch`] tell a binary that needs one which variable
@@ -271,6 +335,32 @@ mod tests {
         assert_eq!(read("900").map(|c| c.presign_expiry), Ok(Duration::from_secs(900)));
         for bad in ["0", "604801", "1h", "-5"] {
             assert!(matches!(read(bad), Err(ConfigError::Invalid { name: vars::PRESIGN_SECONDS, .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn max_receives_are_required_and_bounded() {
+        let read = |value| RedriveConfig::read(&source(&[(vars::MAX_RECEIVES, value)]));
+        assert_eq!(read("3"), Ok(RedriveConfig { max_receives: 3 }));
+        assert_eq!(read(" 1000 "), Ok(RedriveConfig { max_receives: 1000 }));
+        for bad in ["0", "1001", "-1", "three"] {
+            assert!(matches!(read(bad), Err(ConfigError::Invalid { name: vars::MAX_RECEIVES, .. })), "{bad}");
+        }
+        assert_eq!(RedriveConfig::read(&source(&[])), Err(ConfigError::Missing(vars::MAX_RECEIVES)));
+    }
+
+    #[test]
+    fn the_output_budget_can_only_be_lowered() {
+        let built_in = ServerLimits::default();
+        assert_eq!(LimitsConfig::read(&source(&[])).expect("config").server_limits(), built_in);
+        let lowered = LimitsConfig::read(&source(&[(vars::JOB_OUTPUT_MAX_KB, "4096")])).expect("config");
+        let budget = lowered.server_limits().job_output_kb;
+        assert_eq!((budget.default, budget.max), (4096, 4096), "the default fits under the maximum");
+        let roomy = LimitsConfig::read(&source(&[(vars::JOB_OUTPUT_MAX_KB, "32768")])).expect("config");
+        assert_eq!(roomy.server_limits().job_output_kb.default, built_in.job_output_kb.default);
+        for bad in ["0", "65537", "lots"] {
+            let err = LimitsConfig::read(&source(&[(vars::JOB_OUTPUT_MAX_KB, bad)]));
+            assert!(matches!(err, Err(ConfigError::Invalid { name: vars::JOB_OUTPUT_MAX_KB, .. })), "{bad}");
         }
     }
 

@@ -1,12 +1,19 @@
 //! Starts the runner as one ECS Fargate task per job. `launch` returns once ECS accepted the
 //! task; the report (or the task's stop) arrives later as an event for the complete Lambda.
+//!
+//! A job's message can be delivered more than once (at-least-once SQS, a dispatch that timed out
+//! after RunTask), and each delivery must not start another task. Two guards, because neither is
+//! enough alone: RunTask's `clientToken` is the job id, so ECS itself refuses a second task for
+//! it, also when two deliveries race (but only within ECS's idempotency window, and emulators
+//! ignore the token); and before RunTask, `ListTasks(startedBy = job id)` finds a task an earlier
+//! delivery started, running or stopped (ECS lists stopped tasks for about an hour).
 
 use async_trait::async_trait;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType, NetworkConfiguration,
-    TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair, LaunchType,
+    NetworkConfiguration, TaskOverride,
 };
 use gavel_core::ports::{LaunchError, RunnerTask, TaskLauncher};
 use tracing::{debug, info, warn};
@@ -16,7 +23,8 @@ use crate::describe;
 
 /// ECS caps the JSON of a RunTask's container overrides at 8192 characters.
 pub const MAX_OVERRIDES_CHARS: usize = 8192;
-/// ECS caps `startedBy` at 36 characters: a job id (a UUID) fits exactly.
+/// ECS caps `startedBy` at 36 characters: a job id (a UUID) fits exactly, and so within the 64
+/// of `clientToken`, which is the job id too.
 const MAX_STARTED_BY: usize = 36;
 
 /// The runner's environment: the job and its two presigned URLs, nothing else (no credentials).
@@ -25,7 +33,8 @@ const BUNDLE_URL: &str = "GAVEL_BUNDLE_URL";
 const REPORT_URL: &str = "GAVEL_REPORT_URL";
 
 /// The ECS [`TaskLauncher`]: `RunTask` on Fargate of the language's task definition family
-/// (`family_prefix` + language id, latest active revision), `startedBy` = the job id.
+/// (`family_prefix` + language id, latest active revision), `startedBy` and `clientToken` = the
+/// job id. A task this job already has counts as launched (see the module docs).
 ///
 /// Throttling, missing capacity, server errors and timeouts are [`LaunchError::Retryable`] (the
 /// message goes back to the queue); invalid parameters, a missing task definition or cluster and
@@ -90,6 +99,35 @@ impl EcsTaskLauncher {
             .map_err(|err| LaunchError::Fatal(format!("network configuration: {err}")))?;
         Ok(NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build())
     }
+
+    /// The task an earlier delivery started for this job, if ECS lists one. ListTasks shows only
+    /// tasks whose desired status is RUNNING unless asked (PENDING never matches: ECS never sets
+    /// it as a desired status), so both RUNNING and STOPPED are asked. When ListTasks fails, the
+    /// client token still guards RunTask.
+    async fn existing_task(&self, job_id: &str) -> Option<String> {
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let listed = self
+                .client
+                .list_tasks()
+                .cluster(&self.config.cluster)
+                .started_by(job_id)
+                .desired_status(status)
+                .send()
+                .await;
+            match listed {
+                Ok(listed) => {
+                    if let Some(arn) = listed.task_arns().first() {
+                        return Some(arn.clone());
+                    }
+                }
+                Err(err) => {
+                    warn!(job_id, error = %describe(&err), "ListTasks failed; RunTask's client token guards the launch");
+                    return None;
+                }
+            }
+        }
+        None
+    }
 }
 
 #[async_trait]
@@ -100,6 +138,10 @@ impl TaskLauncher for EcsTaskLauncher {
         if started_by.len() > MAX_STARTED_BY {
             return Err(LaunchError::Fatal(format!("startedBy {started_by:?} is over {MAX_STARTED_BY} characters")));
         }
+        if let Some(task_arn) = self.existing_task(started_by).await {
+            info!(job_id = %task.job_id, %family, task_arn, "runner task already started for this job");
+            return Ok(());
+        }
         let answer = self
             .client
             .run_task()
@@ -108,12 +150,19 @@ impl TaskLauncher for EcsTaskLauncher {
             .launch_type(LaunchType::Fargate)
             .count(1)
             .started_by(started_by)
+            .client_token(started_by)
             .network_configuration(self.network()?)
             .overrides(self.overrides(task)?)
             .send()
             .await;
         let answer = match answer {
             Ok(answer) => answer,
+            // This job's token was used by an earlier RunTask (with other presigned URLs): that
+            // request's task is this job's.
+            Err(err) if is_conflict(err.code()) => {
+                info!(job_id = %task.job_id, %family, error = %describe(&err), "runner task already started for this job");
+                return Ok(());
+            }
             Err(err) => {
                 let classified = classify_error(&err);
                 warn!(job_id = %task.job_id, %family, error = %classified, "RunTask refused");
@@ -177,6 +226,11 @@ fn classify_error(err: &SdkError<RunTaskError>) -> LaunchError {
         SdkError::ConstructionFailure(_) => LaunchError::Fatal(format!("RunTask: {}", describe(err))),
         _ => LaunchError::Retryable(format!("RunTask: {}", describe(err))),
     }
+}
+
+/// ECS's answer to a `clientToken` already used by a RunTask with other parameters.
+fn is_conflict(code: Option<&str>) -> bool {
+    code == Some("ConflictException")
 }
 
 /// Error codes that mean "slow down".
@@ -321,6 +375,12 @@ mod tests {
         assert!(!retry(Some("ClusterNotFoundException"), 400, Some("Cluster not found.")));
         assert!(!retry(Some("AccessDeniedException"), 400, Some("not authorized to perform ecs:RunTask")));
         assert!(!retry(Some("PlatformTaskDefinitionIncompatibilityException"), 400, None));
+    }
+
+    #[test]
+    fn a_used_client_token_is_a_conflict() {
+        assert!(is_conflict(Some("ConflictException")));
+        assert!(!is_conflict(Some("ClientException")) && !is_conflict(None));
     }
 
     #[test]

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use gavel_aws::{BlobStoreConfig, DynamoJobStore, JobStoreConfig, S3BlobStore};
-use gavel_complete::{Ports, handle};
+use gavel_aws::{BlobStoreConfig, DynamoJobStore, JobStoreConfig, RedriveConfig, S3BlobStore};
+use gavel_complete::{Ports, respond};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (jobs, blobs) = (JobStoreConfig::from_env()?, BlobStoreConfig::from_env()?);
+    let (jobs, blobs, redrive) =
+        (JobStoreConfig::from_env()?, BlobStoreConfig::from_env()?, RedriveConfig::from_env()?);
     let sdk = gavel_aws::sdk_config().await;
     let ports = Ports {
         store: Arc::new(DynamoJobStore::new(gavel_aws::dynamodb_client(&sdk), jobs.table)),
@@ -17,7 +18,7 @@ async fn main() -> Result<(), Error> {
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let ports = ports.clone();
-        async move { handle(&ports, event.payload).await.map(|handled| handled.len()).map_err(Error::from) }
+        async move { respond(&ports, redrive.max_receives, event.payload).await.map_err(Error::from) }
     }))
     .await
 }

@@ -3,15 +3,21 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use gavel_aws::{BlobStoreConfig, DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, JobStoreConfig, S3BlobStore};
+use gavel_aws::{
+    BlobStoreConfig, DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, JobStoreConfig, RedriveConfig, S3BlobStore,
+};
 use gavel_dispatch::{Ports, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (jobs, blobs, launch) =
-        (JobStoreConfig::from_env()?, BlobStoreConfig::from_env()?, EcsLaunchConfig::from_env()?);
+    let (jobs, blobs, launch, redrive) = (
+        JobStoreConfig::from_env()?,
+        BlobStoreConfig::from_env()?,
+        EcsLaunchConfig::from_env()?,
+        RedriveConfig::from_env()?,
+    );
     let sdk = gavel_aws::sdk_config().await;
     let ports = Ports {
         store: Arc::new(DynamoJobStore::new(gavel_aws::dynamodb_client(&sdk), jobs.table)),
@@ -20,7 +26,7 @@ async fn main() -> Result<(), Error> {
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let ports = ports.clone();
-        async move { Ok::<_, Error>(handle(&ports, event.payload).await) }
+        async move { Ok::<_, Error>(handle(&ports, &redrive, event.payload).await) }
     }))
     .await
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, DesiredStatus, NetworkMode};
 use chrono::{SubsecRound, Utc};
 use gavel_aws::{DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, S3BlobStore, SqsJobQueue};
 use gavel_core::job::{JobId, JobRecord};
@@ -304,6 +304,40 @@ mod ecs_task_launcher {
                 ("GAVEL_REPORT_URL", task.report_url.as_str()),
             ]
         );
+    }
+
+    /// The tasks started for a job, running or stopped.
+    async fn tasks_of(client: &aws_sdk_ecs::Client, cluster: &str, job_id: &JobId) -> Vec<String> {
+        let mut arns = Vec::new();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let listed = client.list_tasks().cluster(cluster).started_by(job_id.as_str()).desired_status(status);
+            arns.extend(listed.send().await.expect("list tasks").task_arns().iter().cloned());
+        }
+        arns
+    }
+
+    /// A redelivered job (with freshly presigned URLs) is launched once: its task, running or
+    /// stopped, is the job's.
+    #[tokio::test]
+    async fn launching_a_job_again_starts_no_second_task() {
+        let Ecs { client, launcher } = ecs().await;
+        let cluster = launcher.config().cluster.clone();
+        let first = task("python");
+        launcher.launch(&first).await.expect("launch");
+        let presigned_anew = RunnerTask { bundle_url: format!("{}&again", first.bundle_url), ..first.clone() };
+        for again in [&first, &presigned_anew] {
+            launcher.launch(again).await.expect("launch again");
+        }
+        let tasks = tasks_of(&client, &cluster, &first.job_id).await;
+        let [arn] = &tasks[..] else { panic!("one task: {tasks:?}") };
+
+        client.stop_task().cluster(&cluster).task(arn).send().await.expect("stop the task");
+        launcher.launch(&presigned_anew).await.expect("launch after the stop");
+        assert_eq!(&tasks_of(&client, &cluster, &first.job_id).await, &tasks, "the same task");
+
+        let other = task("python");
+        launcher.launch(&other).await.expect("another job");
+        assert_eq!(tasks_of(&client, &cluster, &other.job_id).await.len(), 1, "another job gets its own task");
     }
 
     #[tokio::test]
