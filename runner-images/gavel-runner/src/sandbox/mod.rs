@@ -24,11 +24,13 @@
 //! [`SandboxOptions::force_degraded`] / `GAVEL_SANDBOX_FORCE_DEGRADED=1`): the same zygote and init,
 //! but init is a session leader and child subreaper that kills every descendant when the program
 //! ends; `/box` and `/tmp` are host directories (`argv` elements `/box` and `/box/...` are rewritten
-//! to the real work dir); memory and processes fall back to `RLIMIT_DATA` (each run's own limit) /
-//! `RLIMIT_NPROC` when there is no cgroup, and an OOM kill in the cgroup the runner was started in
-//! (a container's, whose limit the engine enforces) still counts as the memory limit; the uid is
-//! still dropped when running as root, and without root the runner makes itself non-dumpable, as
-//! the program then shares its uid. [`Isolation`] says exactly what is in force.
+//! to the real work dir); without a cgroup, memory is held by the host's memory watch
+//! (`memwatch`) and processes by `RLIMIT_NPROC`, and an OOM kill in the cgroup the runner was
+//! started in (a container's, whose limit the engine enforces) still counts as the memory limit;
+//! as root the program gets a uid and work dirs of its own, Landlock (or a sweep of the shared
+//! directories after each run) keeps what it writes from the next run, and without root the
+//! runner makes itself non-dumpable, as the program then shares its uid. [`Isolation`] says
+//! exactly what is in force.
 
 mod cgroup;
 mod channel;

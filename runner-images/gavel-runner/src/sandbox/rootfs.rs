@@ -294,9 +294,9 @@ pub(super) fn filters(confinement: Confinement) -> Result<Vec<seccompiler::BpfPr
     if filter::available() { filter::build(confinement) } else { Ok(Vec::new()) }
 }
 
-/// Open files per process. Without a memory cgroup every pipe and socket buffer is memory the
-/// memory watch cannot see, so there are fewer of them (and the filter keeps each at its default
-/// size).
+/// Open files per process. Without a memory cgroup pipe buffers are memory the memory watch
+/// cannot see (it counts unix sockets' only where the program's uid is its own), so there are
+/// fewer of them (and the filter keeps each at its default size).
 const NOFILE: u64 = 1024;
 const NOFILE_WITHOUT_CGROUP: u64 = 256;
 /// Signals queued to the program at once (each one is kernel memory).

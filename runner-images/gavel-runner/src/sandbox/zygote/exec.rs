@@ -25,7 +25,8 @@ pub(super) fn exec_program(
     path_buf: &mut [u8],
 ) -> ! {
     // SAFETY: descriptor juggling on fds we own; errw and fds are all >= 4 (0-3 are taken in
-    // the zygote), so no dup2 clobbers a source still needed.
+    // the zygote), so no dup2 clobbers a source still needed, and the ruleset (the fifth fd,
+    // above the other four) moves to 4 only once they are in place.
     unsafe {
         if libc::dup3(errw, ERR_FD, libc::O_CLOEXEC) < 0 {
             exit(127);
