@@ -119,14 +119,13 @@ impl BlobStore for FsBlobStore {
     async fn get(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, BlobError> {
         let path = self.path(key)?;
         let key = key.to_owned();
-        tokio::task::spawn_blocking(move || match read_capped(&path, limit) {
+        run_blocking(move || match read_capped(&path, limit) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(err) if err.kind() == io::ErrorKind::FileTooLarge => Err(BlobError::TooLarge { key, limit }),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(unavailable(&path, err).into()),
         })
         .await
-        .map_err(|err| Unavailable::new(SERVICE, format!("file task failed: {err}")))?
     }
 
     async fn delete(&self, key: &str) -> Result<(), Unavailable> {
@@ -206,9 +205,9 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     File::open(parent)?.sync_all()
 }
 
-async fn run_blocking<R: Send + 'static>(
-    f: impl FnOnce() -> Result<R, Unavailable> + Send + 'static,
-) -> Result<R, Unavailable> {
+async fn run_blocking<R: Send + 'static, E: From<Unavailable> + Send + 'static>(
+    f: impl FnOnce() -> Result<R, E> + Send + 'static,
+) -> Result<R, E> {
     tokio::task::spawn_blocking(f).await.map_err(|err| Unavailable::new(SERVICE, format!("file task failed: {err}")))?
 }
 

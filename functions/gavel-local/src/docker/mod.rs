@@ -258,10 +258,8 @@ impl TaskLauncher for DockerTaskLauncher {
         let bundle_path = local_path(&task.bundle_url)?;
         let report_path = local_path(&task.report_url)?;
         let read = bundle_path.clone();
-        let bundle_bytes = tokio::task::spawn_blocking(move || read_capped(&read, MAX_BUNDLE_BYTES))
+        let bundle_bytes = off_thread(move || read_capped(&read, MAX_BUNDLE_BYTES))
             .await
-            .map_err(io::Error::other)
-            .and_then(|read| read)
             .map_err(|err| LaunchError::Fatal(format!("cannot read the bundle {}: {err}", bundle_path.display())))?;
         let bundle: Bundle = serde_json::from_slice(&bundle_bytes)
             .map_err(|err| LaunchError::Fatal(format!("unreadable bundle {}: {err}", bundle_path.display())))?;
@@ -302,17 +300,14 @@ impl TaskLauncher for DockerTaskLauncher {
         // The report comes from a directory the container could write: no link is followed, and
         // no more is read than this job's outputs can take.
         let (written, limit) = (run.report(), judge::report_limit(&bundle));
-        let report = tokio::task::spawn_blocking(move || read_capped(&written, limit)).await.map_err(io::Error::other);
-        let collected = match report.and_then(|read| read) {
+        let collected = match off_thread(move || read_capped(&written, limit)).await {
             Err(err) if err.kind() == io::ErrorKind::FileTooLarge => Err(LaunchError::Fatal(format!(
                 "the runner's report is larger than {limit} bytes, the most this job's outputs can take; it was not read"
             ))),
             Ok(report) => {
                 let report = self.containers.annotate_report(report);
-                tokio::task::spawn_blocking(move || write_atomically(&report_path, &report))
+                off_thread(move || write_atomically(&report_path, &report))
                     .await
-                    .map_err(io::Error::other)
-                    .and_then(|written| written)
                     .map_err(|err| LaunchError::Fatal(format!("cannot store the runner's report: {err}")))
             }
             Err(err) => {
@@ -349,6 +344,11 @@ fn launch_error(what: &str, err: DockerError) -> LaunchError {
         }
         err => LaunchError::Fatal(format!("{what}: {err}")),
     }
+}
+
+/// File work of a launch, off the async threads.
+async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
 /// The file behind a `file://` location: the engine mounts host paths.
