@@ -15,7 +15,7 @@ use gavel_core::runner::{Bundle, BundleTest};
 use gavel_local::{DockerTaskLauncher, ImageNames};
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{Server, root};
 use crate::hostile;
 use crate::languages::{self, ALL, Programs, single};
 
@@ -179,11 +179,6 @@ async fn ruby() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bash() {
     in_containers(&languages::BASH).await;
-}
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// `/languages` lists what the images offer, `/health` the isolation a job's container gets, and

@@ -175,3 +175,23 @@ pub fn fresh() -> (tempfile::TempDir, Server) {
     let server = Server::start(dir.path());
     (dir, server)
 }
+
+/// Whether the tests run as root.
+pub fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Pids whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok().map(|pid| (pid, e.path())))
+        .filter(|(_, path)| {
+            std::fs::read(path.join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, Server, data_dir, fresh};
+use crate::harness::{Api, Server, data_dir, fresh, processes_with};
 
 /// The environment variable whose value no program may ever see.
 pub const SECRET_VAR: &str = "GAVEL_TEST_SECRET";
@@ -265,17 +265,6 @@ async fn the_hostile_suite_in_the_full_mode() {
     let (_, health) = server.get("/health").await;
     assert_eq!((&health["isolation"]["level"], &health["policy"]), (&json!("full"), &json!("full")), "{health}");
     suite(&server, &seen).await;
-}
-
-/// Pids whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
-        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker)))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

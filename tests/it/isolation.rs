@@ -10,18 +10,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::docker::{docker, images, require};
-use crate::harness::{Api, Server, binary, data_dir, serve_command};
+use crate::harness::{Api, Server, binary, data_dir, processes_with, root, serve_command};
 use crate::hostile::{self, SECRET_VAR, Seen};
 
 const FORCE_DEGRADED: (&str, &str) = ("GAVEL_SANDBOX_FORCE_DEGRADED", "1");
 const NO_LANDLOCK: (&str, &str) = ("GAVEL_SANDBOX_NO_LANDLOCK", "1");
 /// A user of no account here, outside the sandbox's own uids (61000 and up).
 const USER: u32 = 59999;
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 fn require_root(what: &str) {
     assert!(root(), "{what} needs root (to start a server as another user, or Docker): run the tests as root");
@@ -265,20 +260,6 @@ async fn the_hostile_suite_with_the_process_launcher_in_a_container_as_root() {
     assert_eq!((&isolation["level"], &isolation["landlock"]), (&json!("container"), &json!(true)), "{health}");
     let seen = Seen { data_dir: "/var/lib/gavel".into(), port: 8080, secret };
     hostile::suite(&server.api, &seen).await;
-}
-
-/// Pids whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok().map(|pid| (pid, e.path())))
-        .filter(|(_, path)| {
-            std::fs::read(path.join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
-        })
-        .map(|(pid, _)| pid)
-        .collect()
 }
 
 /// However the runner dies (a launcher's deadline kills it and its process group, which the
