@@ -13,10 +13,6 @@ pub(super) enum ReadyError {
     Other(SandboxError),
 }
 
-fn last_err() -> io::Error {
-    io::Error::last_os_error()
-}
-
 pub(super) fn gone(what: &str) -> SandboxError {
     SandboxError::ZygoteGone(what.to_string())
 }
@@ -28,7 +24,7 @@ pub(super) fn recv_msg(ctrl: &OwnedFd) -> io::Result<Option<[i64; MSG_WORDS]>> {
         // SAFETY: buf is a live buffer of the given length.
         let n = unsafe { libc::recv(ctrl.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 {
-            let e = last_err();
+            let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
@@ -53,7 +49,7 @@ pub(super) fn poll_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
         if r >= 0 {
             return Ok(r > 0);
         }
-        let e = last_err();
+        let e = io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EINTR) {
             return Err(e);
         }
@@ -108,7 +104,7 @@ pub(super) fn send_request(ctrl: &OwnedFd, payload: &[u8], fds: &[RawFd]) -> io:
             if n >= 0 {
                 return Ok(());
             }
-            let e = last_err();
+            let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EINTR) {
                 return Err(e);
             }

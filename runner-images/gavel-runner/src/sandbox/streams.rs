@@ -4,15 +4,11 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-fn last_err() -> io::Error {
-    io::Error::last_os_error()
-}
-
 pub(super) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(last_err());
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: pipe2 returned two fresh fds that nothing else owns.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -23,7 +19,7 @@ pub(super) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     unsafe {
         let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
         if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(last_err());
+            return Err(io::Error::last_os_error());
         }
     }
     Ok(())
@@ -106,7 +102,7 @@ impl Capture {
             // SAFETY: buf is a live buffer.
             let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 {
-                let e = last_err().raw_os_error();
+                let e = io::Error::last_os_error().raw_os_error();
                 if e == Some(libc::EINTR) {
                     continue;
                 }
@@ -164,7 +160,7 @@ impl<'a> Stdin<'a> {
         // SAFETY: chunk is a live slice.
         let n = unsafe { libc::write(fd.as_raw_fd(), chunk.as_ptr().cast(), chunk.len()) };
         if n < 0 {
-            let e = last_err().raw_os_error();
+            let e = io::Error::last_os_error().raw_os_error();
             // EPIPE: the program closed stdin or exited; the rest is simply not wanted.
             if e != Some(libc::EAGAIN) && e != Some(libc::EINTR) {
                 self.fd = None;
