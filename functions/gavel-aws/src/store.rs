@@ -365,19 +365,16 @@ fn cut_texts(result: &mut JobResult, cap: usize) {
         test.truncated |= cut;
     }
     if let Some(compile) = &mut result.compile {
+        // Text says it was cut; base64 cannot without ceasing to decode.
         match compile.output_encoding {
-            Encoding::Utf8 => {
-                cut_marked(&mut compile.output, cap);
-            }
-            // Cut whole base64 quanta (4 characters for 3 bytes), so what is left still decodes.
-            Encoding::Base64 => {
-                cut(&mut compile.output, cap / 4 * 4);
-            }
-        }
+            Encoding::Utf8 => cut_marked(&mut compile.output, cap),
+            Encoding::Base64 => cut_output(&mut compile.output, Encoding::Base64, cap),
+        };
     }
 }
 
-/// Cuts a program's output, whole base64 quanta when it is base64, so that it still decodes.
+/// Cuts a program's output, whole base64 quanta (4 characters for 3 bytes) when it is base64, so
+/// that what is left still decodes.
 fn cut_output(text: &mut String, encoding: Encoding, cap: usize) -> bool {
     match encoding {
         Encoding::Utf8 => cut(text, cap),
