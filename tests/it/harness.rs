@@ -1,5 +1,6 @@
 //! Starts the real `gavel serve` binary on a free loopback port and talks to it over HTTP.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub fn serve_command(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)])
 pub struct Server {
     child: Child,
     api: Api,
+    /// Every listener's base URL by API (`gavel`, `judge0`, `piston`), as the server printed them.
+    listeners: BTreeMap<String, String>,
 }
 
 impl Deref for Server {
@@ -68,12 +71,15 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
         let mut lines = BufReader::new(stdout).lines();
-        // The server prints its address once it listens.
-        let base = loop {
+        // The server prints `<api> listening on <url>` for each listener once it listens.
+        let expected = 1 + command.get_args().filter(|arg| *arg == "--judge0-addr" || *arg == "--piston-addr").count();
+        let mut listeners = BTreeMap::new();
+        while listeners.len() < expected {
             match lines.next() {
                 Some(Ok(line)) => {
-                    if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-                        break url.trim_end_matches('/').to_owned();
+                    let mut words = line.split_whitespace();
+                    if let (Some(api), Some(url)) = (words.next(), words.find(|w| w.starts_with("http://"))) {
+                        listeners.insert(api.to_owned(), url.trim_end_matches('/').to_owned());
                     }
                 }
                 _ => {
@@ -83,13 +89,19 @@ impl Server {
                     return Err(why);
                 }
             }
-        };
+        }
+        let base = listeners.get("gavel").cloned().ok_or("gavel printed no `gavel listening on` line")?;
         // Keep draining both pipes so the server never blocks on a full one; its log shows.
         std::thread::spawn(move || lines.for_each(drop));
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut stderr, &mut std::io::stderr());
         });
-        Ok(Server { child, api: Api::new(base) })
+        Ok(Server { child, api: Api::new(base), listeners })
+    }
+
+    /// The base URL of the listener of `api` (`judge0`, `piston`), started with its `--<api>-addr`.
+    pub fn listener(&self, api: &str) -> &str {
+        self.listeners.get(api).unwrap_or_else(|| panic!("the server has no {api} listener: {:?}", self.listeners))
     }
 
     /// SIGKILL, no chance to clean up: what a crash or an OOM kill looks like.

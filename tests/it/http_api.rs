@@ -61,6 +61,8 @@ fn api_with(capacity: u64, max_wait: Duration) -> Api {
         // No signal: these tests hold the polling path (the end-to-end ones run the signalled one).
         job_finished: None,
         max_wait,
+        judge0: Arc::default(),
+        piston: Arc::default(),
     };
     Api { router: gavel_http::router(state), store, blobs, _dir: dir }
 }

@@ -43,6 +43,8 @@ pub fn app(ports: Ports, limits: ServerLimits) -> App {
         job_finished: None,
         // API Gateway ends a request after 29 s.
         max_wait: Duration::from_secs(25),
+        judge0: Arc::new(gavel_http::Judge0Config::from_env()),
+        piston: Arc::new(gavel_http::PistonConfig::from_env()),
     });
     MapRequest::new(router, without_stage)
 }

@@ -23,11 +23,15 @@ use tracing::Level;
 mod error;
 mod execute;
 mod info;
+mod judge0;
 mod openapi;
+mod piston;
 mod result;
 
 pub use error::{ApiError, CODES, RETRY_AFTER_SECS};
 pub use info::{LanguageView, languages_view};
+pub use judge0::Judge0Config;
+pub use piston::PistonConfig;
 pub use result::MAX_WAIT_SECS;
 
 /// The largest request body [`router`] reads, in bytes.
@@ -57,6 +61,9 @@ pub struct AppState {
     /// Gateway, which ends requests after 29 s, less than that. A longer `?wait=` is accepted and
     /// answered with the job's state at this deadline.
     pub max_wait: Duration,
+    /// The rivals' APIs on this router (`compat.md`): their operators' settings.
+    pub judge0: Arc<Judge0Config>,
+    pub piston: Arc<PistonConfig>,
 }
 
 /// The router's own state: the app's, plus the settings of this router.
@@ -73,26 +80,44 @@ pub fn router(state: AppState) -> Router {
 
 /// The API, refusing request bodies over `body_limit` bytes with 413.
 pub fn router_with_body_limit(state: AppState, body_limit: usize) -> Router {
-    let request_id = HeaderName::from_static(REQUEST_ID);
     // Every route is in the OpenAPI document; tests/it/http_api.rs holds the two together.
     let routes = Router::new()
         .route("/execute", post(execute::execute))
         .route("/result/{job_id}", get(result::result))
         .route("/languages", get(info::languages))
         .route("/health", get(info::health))
-        .route("/openapi.json", get(openapi::openapi));
+        .route("/openapi.json", get(openapi::openapi))
+        // Each rival's routes answer in its own error shape, fallbacks included.
+        .nest("/judge0", judge0::routes())
+        .nest("/api/v2", piston::routes())
+        .nest("/api/v2/piston", piston::routes())
+        // After the routes: it is set on those already registered.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found);
+    layered(routes, Ctx { state, body_limit })
+}
+
+/// Judge0's API alone, at the root, for a listener of its own (`http://host:2358`).
+pub fn judge0_router(state: AppState) -> Router {
+    layered(judge0::routes(), Ctx { state, body_limit: DEFAULT_BODY_LIMIT })
+}
+
+/// Piston's API alone, for a listener of its own (`http://host:2000/api/v2/...`).
+pub fn piston_router(state: AppState) -> Router {
+    let routes = piston::root_routes().nest("/api/v2", piston::routes()).nest("/api/v2/piston", piston::routes());
+    layered(routes, Ctx { state, body_limit: DEFAULT_BODY_LIMIT })
+}
+
+/// `routes` with what every listener has: request ids, tracing, panics caught, the body cap.
+fn layered(routes: Router<Ctx>, ctx: Ctx) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID);
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(span).on_response(DefaultOnResponse::new().level(Level::INFO)))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
-        .layer(DefaultBodyLimit::max(body_limit));
-    routes
-        // After the routes: it is set on those already registered.
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
-        .layer(layers)
-        .with_state(Ctx { state, body_limit })
+        .layer(DefaultBodyLimit::max(ctx.body_limit));
+    routes.layer(layers).with_state(ctx)
 }
 
 /// The request's span: method, path (never the query or body) and request id.

@@ -103,6 +103,8 @@ fn state() -> AppState {
         version: "0.0.0-test".into(),
         job_finished: None,
         max_wait: Duration::from_secs(crate::MAX_WAIT_SECS),
+        judge0: Arc::default(),
+        piston: Arc::default(),
     }
 }
 

@@ -30,6 +30,14 @@ pub struct ServeArgs {
     /// Jobs waiting or running before submissions get 429.
     #[arg(long, env = "GAVEL_QUEUE_CAPACITY", default_value_t = 1000)]
     pub queue_capacity: u64,
+    /// Also serve Judge0 CE's API at the root of this address (Judge0's own port is 2358), for
+    /// clients configured with `http://host:2358`. It is under `/judge0/` on the main address too.
+    #[arg(long, env = "GAVEL_JUDGE0_ADDR")]
+    pub judge0_addr: Option<SocketAddr>,
+    /// Also serve Piston's API (`/api/v2/...`, `GET /`) on this address (Piston's own port is
+    /// 2000). It is under `/api/v2/` on the main address too.
+    #[arg(long, env = "GAVEL_PISTON_ADDR")]
+    pub piston_addr: Option<SocketAddr>,
     #[command(flatten)]
     pub launcher: LauncherArgs,
 }
@@ -107,6 +115,8 @@ impl ServeArgs {
             data_dir: data_dir.to_owned(),
             workers: None,
             queue_capacity: 1000,
+            judge0_addr: None,
+            piston_addr: None,
             launcher: LauncherArgs::process(runner),
         }
     }
@@ -134,22 +144,50 @@ pub fn runner(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// A server running in this process.
 pub struct RunningServer {
+    /// Gavel's API first, then the rivals' listeners that were asked for.
+    listeners: Vec<Listener>,
+    workers: WorkerPool,
+}
+
+/// One HTTP listener of the server.
+struct Listener {
+    api: &'static str,
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
-    workers: WorkerPool,
+}
+
+impl Listener {
+    async fn bind(api: &'static str, addr: SocketAddr, app: axum::Router) -> anyhow::Result<Listener> {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr} ({api})"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Listener { api, addr, stop, http })
+    }
 }
 
 impl RunningServer {
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.listeners.first().map(|listener| format!("http://{}", listener.addr)).unwrap_or_default()
     }
 
     /// Stops taking requests, then lets running jobs finish (or hands them back to the queue).
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        if let Ok(Err(err)) = self.http.await {
-            tracing::warn!(%err, "the HTTP server stopped with an error");
+        for listener in &self.listeners {
+            info!(api = listener.api, addr = %listener.addr, "closing");
+        }
+        for listener in self.listeners {
+            let _ = listener.stop.send(());
+            if let Ok(Err(err)) = listener.http.await {
+                tracing::warn!(%err, api = listener.api, "the HTTP server stopped with an error");
+            }
         }
         self.workers.shutdown(SHUTDOWN_GRACE).await;
     }
@@ -179,28 +217,30 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         job_finished: Some(Arc::clone(&services.job_handled)),
         max_wait: Duration::from_secs(gavel_http::MAX_WAIT_SECS),
+        judge0: Arc::new(gavel_http::Judge0Config::from_env()),
+        piston: Arc::new(gavel_http::PistonConfig::from_env()),
     };
-    let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
-    let addr = listener.local_addr()?;
+    let mut listeners = vec![Listener::bind("gavel", args.addr, gavel_http::router(state.clone())).await?];
+    if let Some(addr) = args.judge0_addr {
+        listeners.push(Listener::bind("judge0", addr, gavel_http::judge0_router(state.clone())).await?);
+    }
+    if let Some(addr) = args.piston_addr {
+        listeners.push(Listener::bind("piston", addr, gavel_http::piston_router(state)).await?);
+    }
     let workers = services.start();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = gavel_http::router(state);
-    let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    info!(%addr, "gavel is serving");
-    Ok(RunningServer { addr, stop, http, workers })
+    for listener in &listeners {
+        info!(api = listener.api, addr = %listener.addr, "serving");
+    }
+    Ok(RunningServer { listeners, workers })
 }
 
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = start(args).await?;
-    // Tests and scripts read this line to find the port.
-    println!("gavel listening on {}", server.base_url());
+    // Tests and scripts read these lines to find the ports.
+    for listener in &server.listeners {
+        println!("{} listening on http://{}", listener.api, listener.addr);
+    }
     shutdown_signal().await;
     info!("shutting down");
     server.shutdown().await;
