@@ -170,6 +170,21 @@ pub const BASH: Programs = Programs {
     output_flood: "yes yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
 };
 
+/// Every language's programs as JSON, for the rivals' client scripts (`tests/clients`):
+/// `{"<language id>": {"hello", "echo", "sum", "compile_error" (or null), "exit_3", "busy_loop",
+/// "memory_hog", "output_flood"}}`.
+pub fn programs_json() -> Value {
+    let programs = ALL.iter().map(|p| {
+        let program = json!({
+            "hello": p.hello, "echo": p.echo, "sum": p.sum,
+            "compile_error": p.compile_error.map(|(code, _)| code),
+            "exit_3": p.exit_3, "busy_loop": p.busy_loop, "memory_hog": p.memory_hog, "output_flood": p.output_flood,
+        });
+        (p.language.to_owned(), program)
+    });
+    Value::Object(programs.collect())
+}
+
 fn verdicts(view: &Value) -> Vec<&str> {
     view["tests"].as_array().expect("tests").iter().map(|t| t["verdict"].as_str().expect("verdict")).collect()
 }
