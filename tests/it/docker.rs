@@ -332,6 +332,8 @@ async fn the_launcher_fails_clearly_and_cleans_up() {
         tests: vec![BundleTest { input: String::new() }],
         stop_on_first_failure: false,
         output_budget_bytes: limits.resolve_output_budget(&LimitsInput::default()).expect("budget"),
+        args: Vec::new(),
+        streams: Default::default(),
     };
     let bundle_path = dir.path().join("bundle.json");
     std::fs::write(&bundle_path, serde_json::to_vec(&bundle).expect("json")).expect("write the bundle");

@@ -287,6 +287,8 @@ fn a_killed_runner_takes_its_job_with_it() {
             tests: vec![gavel_core::runner::BundleTest { input: String::new() }],
             stop_on_first_failure: false,
             output_budget_bytes: 1 << 20,
+            args: Vec::new(),
+            streams: Default::default(),
         };
         let bundle_path = dir.path().join("bundle.json");
         std::fs::write(&bundle_path, serde_json::to_vec(&bundle).expect("json")).expect("bundle");

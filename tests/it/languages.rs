@@ -407,3 +407,27 @@ async fn float_and_tokens_checkers_and_stop_on_first_failure() {
         .await;
     assert_eq!(verdicts(&view), ["accepted", "runtime_error", "skipped"], "{view}");
 }
+
+/// `args` reach the program's argv in every test, after the run command, and never the compiler.
+#[tokio::test(flavor = "multi_thread")]
+async fn args_reach_the_program() {
+    let (_dir, server) = fresh();
+    let args = json!(["one", "two words", "--flag", ""]);
+    let view = server
+        .judge(json!({
+            "language": "python",
+            "code": "import sys\nprint(repr(sys.argv[1:]))",
+            "args": args,
+            "tests": [{"input": "", "expected_output": "['one', 'two words', '--flag', '']"}, {"input": "x"}],
+        }))
+        .await;
+    assert_eq!(verdicts(&view), ["accepted", "accepted"], "{view}");
+    let view = server
+        .judge(json!({
+            "language": "c",
+            "code": "#include <stdio.h>\nint main(int argc, char **argv) { for (int i = 1; i < argc; i++) printf(\"[%s]\", argv[i]); }",
+            "args": args,
+        }))
+        .await;
+    assert_eq!(single(&view)["stdout"], "[one][two words][--flag][]", "{view}");
+}

@@ -441,6 +441,8 @@ mod tests {
             hidden: false,
             input: Some(input.to_owned()),
             expected_output: Some(output.to_owned()),
+
+            output_order: Vec::new(),
         }
     }
 

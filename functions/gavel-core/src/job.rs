@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::isolation::Isolation;
-use crate::runner::{Encoding, LimitHit};
+use crate::runner::{Encoding, LimitHit, Output, Segment, interleave};
 use crate::verdict::Verdict;
 
 /// How long a job and its result are kept.
@@ -209,6 +209,20 @@ pub struct TestResult {
     /// Only for visible tests that have one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_output: Option<String>,
+    /// The order stdout and stderr arrived in, for jobs that asked (the rivals' APIs); Gavel's
+    /// own API shows the two streams apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_order: Vec<Segment>,
+}
+
+impl TestResult {
+    /// The program's stdout and stderr bytes merged in the order it wrote them (stdout first
+    /// where no order was recorded); `None` when a stored output does not decode.
+    pub fn interleaved(&self) -> Option<Vec<u8>> {
+        let stdout = Output { text: self.stdout.clone(), encoding: self.stdout_encoding };
+        let stderr = Output { text: self.stderr.clone(), encoding: self.stderr_encoding };
+        Some(interleave(&stdout.bytes()?, &stderr.bytes()?, &self.output_order))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,8 @@ pub fn split(
         tests: submission.tests.iter().map(|t| BundleTest { input: t.input.clone() }).collect(),
         stop_on_first_failure: submission.stop_on_first_failure,
         output_budget_bytes: submission.output_budget_bytes,
+        args: submission.args,
+        streams: submission.streams,
     };
     let spec = JudgeSpec {
         checker: submission.checker,
@@ -124,8 +126,11 @@ fn step_verdict(checker: Checker, case: &TestCase, step: &StepReport) -> Verdict
 fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> TestResult {
     let step = step.unwrap_or_default();
     // Hidden tests echo nothing that could leak the test data, output included.
-    let (stdout, stderr) =
-        if case.hidden { (Output::default(), Output::default()) } else { (step.stdout, step.stderr) };
+    let (stdout, stderr, output_order) = if case.hidden {
+        (Output::default(), Output::default(), Vec::new())
+    } else {
+        (step.stdout, step.stderr, step.order)
+    };
     TestResult {
         name: case.name.clone(),
         verdict,
@@ -143,6 +148,7 @@ fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> T
         hidden: case.hidden,
         input: (!case.hidden).then(|| case.input.clone()),
         expected_output: if case.hidden { None } else { case.expected_output.clone() },
+        output_order,
     }
 }
 

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 use crate::checker::Checker;
 use crate::language::{self, Language};
 use crate::limits::{Limits, LimitsInput, ServerLimits};
+use crate::runner::Streams;
+
+/// The most arguments a program gets, and the bytes of each.
+pub const MAX_ARGS: usize = 128;
+pub const MAX_ARG_BYTES: usize = 4096;
 
 /// The request as a client sends it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +31,12 @@ pub struct ExecuteRequest {
     pub checker: Option<Checker>,
     #[serde(default)]
     pub stop_on_first_failure: bool,
+    /// Arguments given to the program (its argv after the run command), in every test.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Set by the rivals' APIs only: not part of Gavel's own request body.
+    #[serde(skip)]
+    pub streams: Streams,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +64,8 @@ pub struct Submission {
     pub stop_on_first_failure: bool,
     /// Bytes of output (stdout and stderr, all tests) the job may produce.
     pub output_budget_bytes: u64,
+    pub args: Vec<String>,
+    pub streams: Streams,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +118,8 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
     let checker = req.checker.unwrap_or_default();
     checker.validate().map_err(|(field, message)| invalid(field, message))?;
 
+    let args = req.args.unwrap_or_default();
+    check_args(&args)?;
     let tests = collect_tests(req.stdin, req.tests, req.inputs, req.outputs)?;
     if tests.len() > server.max_tests {
         return Err(invalid("tests", format!("at most {} tests, got {}", server.max_tests, tests.len())));
@@ -127,7 +142,25 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
         tests,
         stop_on_first_failure: req.stop_on_first_failure,
         output_budget_bytes,
+        args,
+        streams: req.streams,
     })
+}
+
+/// Arguments are C strings of bounded number and size.
+fn check_args(args: &[String]) -> Result<(), RequestError> {
+    if args.len() > MAX_ARGS {
+        return Err(invalid("args", format!("at most {MAX_ARGS} arguments, got {}", args.len())));
+    }
+    for (i, arg) in args.iter().enumerate() {
+        if arg.len() > MAX_ARG_BYTES {
+            return Err(invalid(format!("args[{i}]"), format!("an argument is at most {MAX_ARG_BYTES} bytes")));
+        }
+        if arg.contains('\0') {
+            return Err(invalid(format!("args[{i}]"), "arguments must not contain NUL bytes"));
+        }
+    }
+    Ok(())
 }
 
 /// One list of tests from `stdin`, `tests`, or the original `inputs`/`outputs` arrays.
@@ -204,6 +237,33 @@ mod tests {
             vec![TestCase { name: None, input: "hi\n".into(), expected_output: None, hidden: false }]
         );
         assert_eq!(sub.checker, Checker::Lines);
+    }
+
+    #[test]
+    fn args_are_bounded_c_strings_and_reach_the_submission() {
+        let server = ServerLimits::default();
+        let with_args = |args: serde_json::Value| {
+            validate(request(serde_json::json!({"language": "py", "code": "x", "args": args})), &server)
+        };
+        assert_eq!(with_args(serde_json::json!(["1", "two words"])).expect("valid").args, ["1", "two words"]);
+        let field_of = |err: RequestError| match err {
+            RequestError::InvalidField { field, .. } => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        };
+        let too_many: Vec<String> = (0..=MAX_ARGS).map(|i| i.to_string()).collect();
+        assert_eq!(field_of(with_args(serde_json::json!(too_many)).expect_err("too many")), "args");
+        assert_eq!(field_of(with_args(serde_json::json!(["ok", "a\u{0}b"])).expect_err("NUL")), "args[1]");
+        let long = "x".repeat(MAX_ARG_BYTES + 1);
+        assert_eq!(field_of(with_args(serde_json::json!([long])).expect_err("too long")), "args[0]");
+    }
+
+    #[test]
+    fn streams_are_not_part_of_the_request_body() {
+        let parsed: ExecuteRequest = serde_json::from_value(
+            serde_json::json!({"language": "py", "code": "x", "streams": {"merge_stderr": true}}),
+        )
+        .expect("unknown top-level keys are ignored");
+        assert_eq!(parsed.streams, Streams::default());
     }
 
     #[test]

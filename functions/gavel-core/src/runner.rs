@@ -30,6 +30,60 @@ pub struct Bundle {
     /// The job's whole output budget: stdout and stderr of every test, in bytes. A test that
     /// writes past what is left of it is stopped at the output limit.
     pub output_budget_bytes: u64,
+    /// Given to every test run after the run command (the program's argv).
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub streams: Streams,
+}
+
+/// How a test run's stdout and stderr are captured, beyond the default of two separate streams.
+/// The rivals' APIs need these (Judge0's `redirect_stderr_to_stdout`, Piston's `output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Streams {
+    /// The program's stderr is its stdout pipe too, so it is judged as stdout (isolate's
+    /// `--stderr-to-stdout`).
+    #[serde(default)]
+    pub merge_stderr: bool,
+    /// Record the order in which stdout and stderr arrived ([`StepReport::order`]).
+    #[serde(default)]
+    pub keep_order: bool,
+}
+
+/// A run of bytes the program wrote to one stream, in arrival order among both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub stream: Stream,
+    pub len: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The most segments a step records: beyond it the rest of each stream follows, stdout first.
+pub const MAX_SEGMENTS: usize = 4096;
+
+/// `stdout` and `stderr` merged in the order `order` gives; whatever `order` does not cover
+/// (none recorded, or past [`MAX_SEGMENTS`]) follows, stdout first.
+pub fn interleave(stdout: &[u8], stderr: &[u8], order: &[Segment]) -> Vec<u8> {
+    let mut merged = Vec::with_capacity(stdout.len() + stderr.len());
+    let (mut out, mut err) = (stdout, stderr);
+    for segment in order {
+        let from = match segment.stream {
+            Stream::Stdout => &mut out,
+            Stream::Stderr => &mut err,
+        };
+        let (taken, rest) = from.split_at(usize::try_from(segment.len).unwrap_or(usize::MAX).min(from.len()));
+        merged.extend_from_slice(taken);
+        *from = rest;
+    }
+    merged.extend_from_slice(out);
+    merged.extend_from_slice(err);
+    merged
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +118,9 @@ pub struct StepReport {
     pub stderr_truncated: bool,
     /// The limit that stopped the step, if one did.
     pub limit: Option<LimitHit>,
+    /// The order stdout and stderr arrived in, when the bundle asked ([`Streams::keep_order`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<Segment>,
 }
 
 impl StepReport {
@@ -80,4 +137,39 @@ pub enum LimitHit {
     WallTime,
     Memory,
     Output,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(stream: Stream, len: u64) -> Segment {
+        Segment { stream, len }
+    }
+
+    #[test]
+    fn interleave_follows_the_order_then_appends_the_rest() {
+        let order = [segment(Stream::Stdout, 1), segment(Stream::Stderr, 2), segment(Stream::Stdout, 1)];
+        assert_eq!(interleave(b"abcd", b"XYZ", &order), b"aXYbcdZ");
+        assert_eq!(interleave(b"out", b"err", &[]), b"outerr");
+    }
+
+    #[test]
+    fn an_order_longer_than_the_streams_is_harmless() {
+        // A result cut to fit its store keeps its order: the cut streams simply run out.
+        let order = [segment(Stream::Stderr, 100), segment(Stream::Stdout, u64::MAX)];
+        assert_eq!(interleave(b"o", b"e", &order), b"eo");
+    }
+
+    #[test]
+    fn bundles_without_the_new_fields_still_read() {
+        let old = serde_json::json!({
+            "job_id": crate::JobId::new(), "language": "python", "source": "print(1)",
+            "limits": {"time_ms": 1, "wall_time_ms": 1, "memory_mb": 1, "output_kb": 1, "processes": 1},
+            "compile_limits": {"time_ms": 1, "wall_time_ms": 1, "memory_mb": 1, "output_kb": 1, "processes": 1},
+            "tests": [], "stop_on_first_failure": false, "output_budget_bytes": 1,
+        });
+        let bundle: Bundle = serde_json::from_value(old).expect("an older bundle reads");
+        assert_eq!((bundle.args, bundle.streams), (Vec::new(), Streams::default()));
+    }
 }

@@ -241,7 +241,13 @@ fn schemas() -> Value {
                 "outputs": described(string_list(), "...and their expected outputs, in the same order"),
                 "limits": schema("Limits"),
                 "checker": schema("Checker"),
-                "stop_on_first_failure": { "type": "boolean", "default": false }
+                "stop_on_first_failure": { "type": "boolean", "default": false },
+                "args": {
+                    "type": "array",
+                    "maxItems": gavel_core::request::MAX_ARGS,
+                    "items": { "type": "string", "maxLength": gavel_core::request::MAX_ARG_BYTES },
+                    "description": "Arguments given to the program in every test (its argv after the run command)."
+                }
             }
         },
         "TestCase": {

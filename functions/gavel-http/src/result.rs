@@ -53,7 +53,7 @@ fn wait_of(query: Result<Query<ResultQuery>, QueryRejection>) -> Result<Duration
 
 /// Re-reads the job until it is terminal or `wait` has passed: after each `finished` signal, and
 /// otherwise with a backoff between reads.
-async fn wait_for(
+pub(crate) async fn wait_for(
     store: &dyn JobStore,
     finished: Option<&Notify>,
     job_id: &str,
@@ -112,10 +112,18 @@ impl From<JobRecord> for JobView {
             started_at: record.started_at,
             finished_at: record.finished_at,
             expires_at: record.expires_at,
-            result: record.result.map(hide_hidden),
+            result: record.result.map(hide_hidden).map(apart),
             error: record.error,
         }
     }
+}
+
+/// Gavel's API shows stdout and stderr apart; their arrival order is for the rivals' APIs.
+fn apart(mut result: JobResult) -> JobResult {
+    for test in &mut result.tests {
+        test.output_order.clear();
+    }
+    result
 }
 
 /// The judge already keeps hidden tests' data out of results; this is the edge's own guarantee,
@@ -136,7 +144,7 @@ mod tests {
     use gavel_core::Verdict;
     use gavel_core::isolation::{Isolation, IsolationLevel};
     use gavel_core::job::{Summary, TestResult};
-    use gavel_core::runner::Encoding;
+    use gavel_core::runner::{Encoding, Segment, Stream};
     use serde_json::json;
 
     fn query(raw: &str) -> Result<Query<ResultQuery>, QueryRejection> {
@@ -174,6 +182,7 @@ mod tests {
             hidden,
             input: Some("secret-in".into()),
             expected_output: Some("secret-expected".into()),
+            output_order: vec![Segment { stream: Stream::Stdout, len: 10 }],
         }
     }
 
@@ -205,6 +214,7 @@ mod tests {
         assert_eq!(view["isolation"]["level"], "container");
         assert_eq!(view["tests"][0]["input"], "secret-in");
         assert!(view.get("result").is_none() && view.get("error").is_none());
+        assert!(view["tests"][0].get("output_order").is_none(), "the streams' order is the compat APIs' own");
     }
 
     #[test]

@@ -78,9 +78,12 @@ fn run_steps(
     // One budget for every test's output: a test past it is stopped at the output limit.
     let mut budget = bundle.output_budget_bytes;
     for test in &bundle.tests {
+        let argv: Vec<&str> = lang.run.iter().copied().chain(bundle.args.iter().map(String::as_str)).collect();
         let run = RunCommand {
             combined_output_bytes: budget,
-            ..command(lang, lang.run, test.input.clone().into_bytes(), &bundle.limits, false)
+            merge_stderr: bundle.streams.merge_stderr,
+            keep_order: bundle.streams.keep_order,
+            ..command(lang, &argv, test.input.clone().into_bytes(), &bundle.limits, false)
         };
         let outcome = sandbox.run(&run)?;
         budget = budget.saturating_sub((outcome.stdout.len() + outcome.stderr.len()) as u64);
@@ -106,6 +109,8 @@ fn command(lang: &Language, argv: &[&str], stdin: Vec<u8>, limits: &Limits, writ
         memory_bytes: Some(mib(limits.memory_mb)),
         processes: Some(limits.processes),
         writable_box,
+        merge_stderr: false,
+        keep_order: false,
     }
 }
 
@@ -125,5 +130,6 @@ fn step_report(outcome: RunOutcome) -> StepReport {
         stdout_truncated: outcome.stdout_truncated,
         stderr_truncated: outcome.stderr_truncated,
         limit: outcome.limit,
+        order: outcome.order,
     }
 }

@@ -34,6 +34,7 @@
 
 mod cgroup;
 mod channel;
+mod command;
 mod degraded;
 mod describe;
 mod filter;
@@ -60,6 +61,7 @@ use std::time::{Duration, Instant};
 pub use gavel_core::isolation::{Isolation, IsolationLevel};
 pub use gavel_core::runner::LimitHit;
 
+pub use self::command::{RunCommand, RunOutcome};
 pub use self::describe::probe;
 use self::describe::{describe, force_degraded_env, full_isolation_check, landlock_allowed};
 pub use self::process::scrub_process_strings;
@@ -112,66 +114,6 @@ impl Default for SandboxOptions {
             no_landlock: false,
         }
     }
-}
-
-/// One program run.
-#[derive(Debug, Clone)]
-pub struct RunCommand {
-    /// `argv[0]` is resolved through `PATH` inside the sandbox.
-    pub argv: Vec<String>,
-    /// Added to (and overriding) the default environment; see the module docs.
-    pub env: Vec<(String, String)>,
-    pub stdin: Vec<u8>,
-    pub cpu_time_ms: u64,
-    pub wall_time_ms: u64,
-    /// Cap for stdout and for stderr each; beyond it the program is killed.
-    pub output_bytes: u64,
-    /// Cap for stdout and stderr together (what is left of a job's output budget); beyond it
-    /// the program is killed.
-    pub combined_output_bytes: u64,
-    /// Whether the program may write `/box` (the compile step) or not (test runs).
-    pub writable_box: bool,
-    /// This run's memory limit, at most the sandbox's (a compile step may need more than the
-    /// tests); `None` keeps the sandbox's. Enforced by the cgroup; without one by `RLIMIT_DATA`.
-    pub memory_bytes: Option<u64>,
-    /// This run's process limit, at most the sandbox's; `None` keeps the sandbox's.
-    pub processes: Option<u32>,
-}
-
-impl Default for RunCommand {
-    fn default() -> Self {
-        RunCommand {
-            argv: Vec::new(),
-            env: Vec::new(),
-            stdin: Vec::new(),
-            cpu_time_ms: 2_000,
-            wall_time_ms: 5_000,
-            output_bytes: 1 << 20,
-            combined_output_bytes: u64::MAX,
-            writable_box: false,
-            memory_bytes: None,
-            processes: None,
-        }
-    }
-}
-
-/// What a run did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    /// CPU of the whole process tree: the cgroup's usage delta; `RUSAGE_CHILDREN` without one.
-    pub cpu_time_ms: u64,
-    /// From the program's start to its exit, measured by init.
-    pub wall_time_ms: u64,
-    /// Peak memory of the run: the cgroup's peak (which includes page cache and tmpfs pages the
-    /// run charged); the largest process's max RSS without a cgroup.
-    pub memory_kb: u64,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub stdout_truncated: bool,
-    pub stderr_truncated: bool,
-    pub limit: Option<LimitHit>,
 }
 
 #[derive(thiserror::Error, Debug)]

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use super::cgroup::{Before, JobCgroup, Usage, oom_kills_in};
 use super::channel::{gone, recv_msg, send_request};
 use super::memwatch::{self, Tree};
-use super::streams::{Capture, SigpipeBlocked, Stdin, pipe, set_nonblocking};
+use super::streams::{Arrivals, Capture, SigpipeBlocked, Stdin, pipe, set_nonblocking};
 use super::wire::{Kind, MSG_WORDS};
 use super::zygote::{cause, stage, stage_name};
 use super::{LimitHit, RunCommand, RunOutcome, SandboxError};
+use gavel_core::runner::Stream;
 
 /// How long past its wall limit a run may take before the sandbox is declared hung.
 const HUNG_AFTER: Duration = Duration::from_secs(10);
@@ -65,7 +66,10 @@ pub(super) fn execute(setup: Setup<'_>, cmd: &RunCommand, request: &[u8]) -> Res
     };
     let ambient_before = ambient_oom.and_then(oom_kills_in);
     let _sigpipe = SigpipeBlocked::new();
-    let mut fds: Vec<RawFd> = vec![stdin_r.as_raw_fd(), stdout_w.as_raw_fd(), stderr_w.as_raw_fd(), kill_r.as_raw_fd()];
+    // Merged: the program's fd 2 is its stdout pipe too, and the stderr pipe just ends.
+    let stderr_to = if cmd.merge_stderr { &stdout_w } else { &stderr_w };
+    let mut fds: Vec<RawFd> =
+        vec![stdin_r.as_raw_fd(), stdout_w.as_raw_fd(), stderr_to.as_raw_fd(), kill_r.as_raw_fd()];
     fds.extend(landlock.as_ref().map(AsRawFd::as_raw_fd));
     send_request(ctrl, request, &fds).map_err(|e| gone(&format!("sending the request: {e}")))?;
     // Only the zygote's copies may remain, so EOF and EPIPE mean the program's side closed.
@@ -81,6 +85,7 @@ pub(super) fn execute(setup: Setup<'_>, cmd: &RunCommand, request: &[u8]) -> Res
     let mut err = Capture::new(stderr_r, cmd.output_bytes);
     // What both streams together may still take: what is left of the job's output budget.
     let mut room = cmd.combined_output_bytes;
+    let mut arrivals = Arrivals::new(cmd.keep_order);
     let mut stdin = Stdin::new((!cmd.stdin.is_empty()).then_some(stdin_w), &cmd.stdin);
     let mut reply: Option<[i64; MSG_WORDS]> = None;
     let mut drain_until: Option<Instant> = None;
@@ -143,8 +148,9 @@ pub(super) fn execute(setup: Setup<'_>, cmd: &RunCommand, request: &[u8]) -> Res
             }
             return Err(SandboxError::io("poll", e));
         }
-        if fds[1].revents != 0 && out.read(&mut buf, &mut room) || fds[2].revents != 0 && err.read(&mut buf, &mut room)
-        {
+        let over_out = fds[1].revents != 0 && arrivals.read(Stream::Stdout, &mut out, &mut buf, &mut room);
+        let over_err = !over_out && fds[2].revents != 0 && arrivals.read(Stream::Stderr, &mut err, &mut buf, &mut room);
+        if over_out || over_err {
             host_cause.get_or_insert(LimitHit::Output);
             kill_w = None;
         }
@@ -179,7 +185,7 @@ pub(super) fn execute(setup: Setup<'_>, cmd: &RunCommand, request: &[u8]) -> Res
     match Kind::from_word(reply[0]) {
         Some(Kind::Done) => {
             let measured = Measured { usage, ambient_kills, watched_peak: tree.map(|t| t.peak), host_cause };
-            Ok(outcome(&reply, measured, cmd, memory_bytes, (out, err)))
+            Ok(outcome(&reply, measured, cmd, memory_bytes, (out, err, arrivals)))
         }
         Some(Kind::ExecFailed) => Err(SandboxError::Exec {
             program,
@@ -213,7 +219,7 @@ fn outcome(
     measured: Measured,
     cmd: &RunCommand,
     memory_bytes: u64,
-    (out, err): (Capture, Capture),
+    (out, err, arrivals): (Capture, Capture, Arrivals),
 ) -> RunOutcome {
     let Measured { usage, ambient_kills, watched_peak, host_cause } = measured;
     let status = reply[1] as i32;
@@ -251,6 +257,7 @@ fn outcome(
         stdout: out.into_data(),
         stderr: err.into_data(),
         limit: facts.limit(),
+        order: arrivals.into_segments(),
     }
 }
 

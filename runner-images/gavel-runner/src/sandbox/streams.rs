@@ -4,6 +4,8 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use gavel_core::runner::{MAX_SEGMENTS, Segment, Stream};
+
 pub(super) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
@@ -88,6 +90,10 @@ impl Capture {
         self.truncated
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.data.len()
+    }
+
     pub(super) fn into_data(self) -> Vec<u8> {
         self.data
     }
@@ -128,6 +134,39 @@ impl Capture {
             }
             return false;
         }
+    }
+}
+
+/// The order in which the two captures took their bytes, when it is wanted: runs of one stream,
+/// at most [`MAX_SEGMENTS`] of them (the rest of each stream then follows, stdout first).
+pub(super) struct Arrivals {
+    segments: Option<Vec<Segment>>,
+    full: bool,
+}
+
+impl Arrivals {
+    pub(super) fn new(keep: bool) -> Arrivals {
+        Arrivals { segments: keep.then(Vec::new), full: false }
+    }
+
+    /// [`Capture::read`] of `stream`, noting what it kept.
+    pub(super) fn read(&mut self, stream: Stream, capture: &mut Capture, buf: &mut [u8], room: &mut u64) -> bool {
+        let before = capture.len();
+        let over = capture.read(buf, room);
+        let kept = (capture.len() - before) as u64;
+        let Some(segments) = self.segments.as_mut().filter(|_| kept > 0 && !self.full) else { return over };
+        let count = segments.len();
+        match segments.last_mut() {
+            Some(last) if last.stream == stream => last.len += kept,
+            // Full: nothing more is noted, so what was noted stays a true prefix of the order.
+            _ if count >= MAX_SEGMENTS => self.full = true,
+            _ => segments.push(Segment { stream, len: kept }),
+        }
+        over
+    }
+
+    pub(super) fn into_segments(self) -> Vec<Segment> {
+        self.segments.unwrap_or_default()
     }
 }
 

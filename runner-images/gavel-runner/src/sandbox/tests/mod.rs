@@ -10,6 +10,7 @@ use super::*;
 
 mod container;
 mod privileges;
+mod streams;
 
 /// Fails, saying what is missing and how to get it, unless the tests run as root: namespaces,
 /// cgroups and uid leases need it (CI and `scripts/test-all` run as root).

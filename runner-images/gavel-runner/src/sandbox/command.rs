@@ -1,0 +1,71 @@
+//! What one run is asked to do, and what it did.
+
+use gavel_core::runner::{LimitHit, Segment};
+
+/// One program run.
+#[derive(Debug, Clone)]
+pub struct RunCommand {
+    /// `argv[0]` is resolved through `PATH` inside the sandbox.
+    pub argv: Vec<String>,
+    /// Added to (and overriding) the default environment; see the module docs.
+    pub env: Vec<(String, String)>,
+    pub stdin: Vec<u8>,
+    pub cpu_time_ms: u64,
+    pub wall_time_ms: u64,
+    /// Cap for stdout and for stderr each; beyond it the program is killed.
+    pub output_bytes: u64,
+    /// Cap for stdout and stderr together (what is left of a job's output budget); beyond it
+    /// the program is killed.
+    pub combined_output_bytes: u64,
+    /// Whether the program may write `/box` (the compile step) or not (test runs).
+    pub writable_box: bool,
+    /// This run's memory limit, at most the sandbox's (a compile step may need more than the
+    /// tests); `None` keeps the sandbox's. Enforced by the cgroup; without one by the memory watch.
+    pub memory_bytes: Option<u64>,
+    /// This run's process limit, at most the sandbox's; `None` keeps the sandbox's.
+    pub processes: Option<u32>,
+    /// Stderr goes into the stdout pipe (isolate's `--stderr-to-stdout`).
+    pub merge_stderr: bool,
+    /// Record the order stdout and stderr arrive in ([`RunOutcome::order`]).
+    pub keep_order: bool,
+}
+
+impl Default for RunCommand {
+    fn default() -> Self {
+        RunCommand {
+            argv: Vec::new(),
+            env: Vec::new(),
+            stdin: Vec::new(),
+            cpu_time_ms: 2_000,
+            wall_time_ms: 5_000,
+            output_bytes: 1 << 20,
+            combined_output_bytes: u64::MAX,
+            writable_box: false,
+            memory_bytes: None,
+            processes: None,
+            merge_stderr: false,
+            keep_order: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// CPU of the whole process tree: the cgroup's usage delta; `RUSAGE_CHILDREN` without one.
+    pub cpu_time_ms: u64,
+    /// From the program's start to its exit, measured by init.
+    pub wall_time_ms: u64,
+    /// Peak memory of the run: the cgroup's peak (which includes page cache and tmpfs pages the
+    /// run charged); the largest process's max RSS without a cgroup.
+    pub memory_kb: u64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub limit: Option<LimitHit>,
+    /// Runs of bytes in arrival order, when [`RunCommand::keep_order`] asked.
+    pub order: Vec<Segment>,
+}
