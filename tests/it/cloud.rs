@@ -8,6 +8,7 @@
 //! full queue writes nothing, a job that cannot be queued leaves no blobs).
 
 mod dispatch;
+pub mod gateway;
 mod given_up;
 mod submit;
 
@@ -52,8 +53,6 @@ struct Stack {
     launch: EcsLaunchConfig,
 }
 
-const LANGUAGES: [&str; 2] = ["python", "cpp"];
-
 impl Stack {
     async fn new() -> Stack {
         let sdk = sdk().await;
@@ -76,7 +75,8 @@ impl Stack {
         let cluster = unique("cluster");
         ecs.create_cluster().cluster_name(&cluster).send().await.expect("create the cluster");
         let family_prefix = format!("{}-", unique("runner"));
-        for language in LANGUAGES {
+        // Every language, as the template has a task definition for each.
+        for language in gavel_core::language::catalogue().iter().map(|language| language.id) {
             // As the template's task definitions; moto answers RunTask with a 500 unless
             // containers have their own `memory`.
             let container = ContainerDefinition::builder()
@@ -145,21 +145,10 @@ impl Stack {
 
     /// An API Gateway proxy event for the API function, from the shipped fixture.
     async fn call_api(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> (u16, Value) {
-        let fixture = if method == "POST" { "api-post-execute.json" } else { "api-get-result.json" };
-        let mut event = fixture_json(fixture);
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        event["httpMethod"] = json!(method);
-        event["path"] = json!(path);
-        event["requestContext"]["path"] = json!(path);
-        event["pathParameters"] = json!({"proxy": path.trim_start_matches('/')});
-        let params: BTreeMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
-        event["queryStringParameters"] = if params.is_empty() { Value::Null } else { json!(params) };
-        event["multiValueQueryStringParameters"] = if params.is_empty() {
-            Value::Null
-        } else {
-            json!(params.iter().map(|(k, v)| (*k, vec![*v])).collect::<BTreeMap<_, _>>())
-        };
-        event["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+        let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+        let body = body.map(|body| body.to_string()).unwrap_or_default();
+        let event = gateway::rest_event(method, path, query, &headers, &body.into());
         let request = lambda_http::request::from_str(&event.to_string()).expect("a Lambda HTTP request");
         let response = self.api.clone().oneshot(request).await.expect("the router answers");
         let status = response.status().as_u16();
@@ -280,6 +269,14 @@ impl Stack {
         event["Records"][0]["s3"]["bucket"]["name"] = json!(self.bucket);
         event["Records"][0]["s3"]["object"]["key"] = json!(keys::report(&id));
         event
+    }
+
+    /// What Fargate and S3 do for a dispatched job: the task runs, its report lands, and the
+    /// complete function hears of it.
+    async fn finish_task(&self, job_id: &str) -> Result<(), String> {
+        self.run_task(job_id).await;
+        let handled = gavel_complete::handle(&self.complete, self.report_written(job_id)).await;
+        handled.map(drop).map_err(|err| format!("complete failed: {err}"))
     }
 
     /// Every step of the pipeline for one job, to its result; also the SQS event delivered.
