@@ -291,6 +291,7 @@ repository_uri() {
 
 declare -A logged_in=()
 overrides=()
+toolchains=()
 for id in "${languages[@]}"; do
   image="${PREFIX}${id}:${TAG}"
   uri="$(repository_uri "${ECR_PREFIX}${id}")" || die "cannot find or create the ECR repository ${ECR_PREFIX}${id}"
@@ -310,9 +311,14 @@ for id in "${languages[@]}"; do
   digest="$(docker image inspect -f '{{ range .RepoDigests }}{{ println . }}{{ end }}' "$uri:$TAG" |
     grep -m1 -F "$uri@" || true)"
   overrides+=("${id^}Image=${digest:-$uri:$TAG}")
+  toolchains+=("$id" "$(docker image inspect -f "{{ index .Config.Labels \"$LABEL_TOOLCHAIN\" }}" "$image")")
 done
 overrides+=("RunnerArchitecture=$runner_architecture")
 
 echo >&2
 echo "sam deploy --parameter-overrides fragment:" >&2
 printf '%s\n' "${overrides[*]}"
+# The labels have spaces: one more override, to pass as one quoted word.
+echo "and the toolchains' versions for the API (pass it quoted, as one word):" >&2
+python3 -c 'import json, sys; a = sys.argv[1:]; print("Toolchains=" + json.dumps(dict(zip(a[::2], a[1::2]))))' \
+  "${toolchains[@]}"

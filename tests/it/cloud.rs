@@ -20,7 +20,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, DesiredStatus, KeyValuePair, NetworkMode};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use axum::body::Body;
-use gavel_aws::{DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, RedriveConfig, S3BlobStore, SqsJobQueue};
+use gavel_aws::{
+    DynamoJobStore, EcsLaunchConfig, EcsTaskLauncher, RedriveConfig, S3BlobStore, SqsJobQueue, ToolchainsConfig,
+};
 use gavel_core::JobId;
 use gavel_core::ServerLimits;
 use gavel_core::ports::{BlobStore, JobMessage, JobQueue, JobStore, keys};
@@ -51,6 +53,7 @@ struct Stack {
     complete_failures_url: String,
     bucket: String,
     launch: EcsLaunchConfig,
+    toolchains: ToolchainsConfig,
 }
 
 impl Stack {
@@ -116,7 +119,8 @@ impl Stack {
             launcher: Arc::new(EcsTaskLauncher::new(ecs.clone(), launch.clone())),
         };
         let complete = gavel_complete::Ports { store: store.clone(), blobs: blobs.clone() };
-        let api = api(&store, &blobs, Arc::new(SqsJobQueue::new(sqs.clone(), &queue_url, None)));
+        let toolchains = toolchains().await;
+        let api = api((&store, &blobs, &toolchains), Arc::new(SqsJobQueue::new(sqs.clone(), &queue_url, None)));
         Stack {
             api,
             dispatch,
@@ -134,12 +138,13 @@ impl Stack {
             complete_failures_url,
             bucket,
             launch,
+            toolchains,
         }
     }
 
     /// This stack with the API function in front of another queue.
     fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Stack {
-        self.api = api(&self.store, &self.blobs, queue);
+        self.api = api((&self.store, &self.blobs, &self.toolchains), queue);
         self
     }
 
@@ -296,9 +301,25 @@ impl Stack {
 }
 
 /// The API function over the stack's store and blobs, in front of `queue`.
-fn api(store: &Arc<dyn JobStore>, blobs: &Arc<dyn BlobStore>, queue: Arc<dyn JobQueue>) -> gavel_api::App {
+fn api(stack: Ports<'_>, queue: Arc<dyn JobQueue>) -> gavel_api::App {
+    let (store, blobs, toolchains) = stack;
     let ports = gavel_api::Ports { store: store.clone(), blobs: blobs.clone(), queue };
-    gavel_api::app(ports, ServerLimits::default())
+    gavel_api::app(ports, ServerLimits::default(), toolchains.languages())
+}
+
+/// What the API function is built over: the stack's store, blobs and toolchain labels.
+type Ports<'a> = (&'a Arc<dyn JobStore>, &'a Arc<dyn BlobStore>, &'a ToolchainsConfig);
+
+/// The toolchain labels of the stack's runner images, as `build-images.sh --push` gives them to
+/// the API: this machine's toolchains, which the test's tasks run with (probed once).
+async fn toolchains() -> ToolchainsConfig {
+    static LABELS: tokio::sync::OnceCell<ToolchainsConfig> = tokio::sync::OnceCell::const_new();
+    let probe = || async {
+        let probed = gavel_local::probe_languages().await.into_iter();
+        let labels = probed.filter_map(|status| Some((status.language.id.to_owned(), status.version?))).collect();
+        ToolchainsConfig { labels }
+    };
+    LABELS.get_or_init(probe).await.clone()
 }
 
 async fn create_queue(sqs: &aws_sdk_sqs::Client, what: &str, attributes: &[(QueueAttributeName, String)]) -> String {

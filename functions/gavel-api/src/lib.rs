@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gavel_core::ServerLimits;
 use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
-use gavel_core::language::{self, LanguageStatus};
+use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore};
 use gavel_http::AppState;
 use lambda_http::RequestExt;
@@ -23,18 +23,15 @@ pub struct Ports {
 pub type App = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>;
 
 /// The router `gavel serve` serves, over the cloud's adapters, with the server's `limits` (the
-/// job output budget the complete function's memory can hold: `gavel_aws::LimitsConfig`).
-pub fn app(ports: Ports, limits: ServerLimits) -> App {
+/// job output budget the complete function's memory can hold: `gavel_aws::LimitsConfig`) and
+/// the `languages` of the stack's runner images (`gavel_aws::ToolchainsConfig`).
+pub fn app(ports: Ports, limits: ServerLimits, languages: Vec<LanguageStatus>) -> App {
     let router = gavel_http::router(AppState {
         store: ports.store,
         blobs: ports.blobs,
         queue: ports.queue,
         limits: Arc::new(limits),
-        // Every catalogue language has its runner image and task definition in the stack.
-        languages: language::catalogue()
-            .iter()
-            .map(|language| LanguageStatus { language, available: true, version: None })
-            .collect(),
+        languages: languages.into(),
         isolation: fargate_isolation(),
         // Each task definition runs its runner under this policy (GAVEL_ISOLATION).
         policy: IsolationPolicy::Container,

@@ -3,16 +3,20 @@
 use std::sync::Arc;
 
 use gavel_api::{Ports, app};
-use gavel_aws::{BlobStoreConfig, DynamoJobStore, JobStoreConfig, LimitsConfig, QueueConfig, S3BlobStore, SqsJobQueue};
+use gavel_aws::{
+    BlobStoreConfig, DynamoJobStore, JobStoreConfig, LimitsConfig, QueueConfig, S3BlobStore, SqsJobQueue,
+    ToolchainsConfig,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let (jobs, blobs, queue, limits) = (
+    let (jobs, blobs, queue, limits, toolchains) = (
         JobStoreConfig::from_env()?,
         BlobStoreConfig::from_env()?,
         QueueConfig::from_env()?,
         LimitsConfig::from_env()?,
+        ToolchainsConfig::from_env()?,
     );
     let sdk = gavel_aws::sdk_config().await;
     let ports = Ports {
@@ -20,5 +24,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         blobs: Arc::new(S3BlobStore::new(gavel_aws::s3_client(&sdk), blobs.bucket, blobs.presign_expiry)),
         queue: Arc::new(SqsJobQueue::new(gavel_aws::sqs_client(&sdk), queue.queue_url, queue.capacity)),
     };
-    lambda_http::run(app(ports, limits.server_limits())).await
+    lambda_http::run(app(ports, limits.server_limits(), toolchains.languages())).await
 }

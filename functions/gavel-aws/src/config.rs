@@ -4,9 +4,11 @@
 //! what it uses: the API needs the job store, blob store and queue; dispatch the job store,
 //! blob store and launcher; complete the job store and blob store. [`AwsConfig`] gathers them.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gavel_core::ServerLimits;
+use gavel_core::language::{self, LanguageStatus};
 
 /// The environment variables.
 pub mod vars {
@@ -23,6 +25,7 @@ pub mod vars {
     pub const ASSIGN_PUBLIC_IP: &str = "GAVEL_ASSIGN_PUBLIC_IP";
     pub const MAX_RECEIVES: &str = "GAVEL_MAX_RECEIVES";
     pub const JOB_OUTPUT_MAX_KB: &str = "GAVEL_JOB_OUTPUT_MAX_KB";
+    pub const TOOLCHAINS: &str = "GAVEL_TOOLCHAINS";
 }
 
 /// How long presigned URLs stay valid by default: the report PUT must outlive the task's start
@@ -244,6 +247,43 @@ impl LimitsConfig {
     }
 }
 
+/// The API's `GAVEL_TOOLCHAINS`: what each runner image's toolchain prints as its version (the
+/// images' `dev.gavel.toolchain` labels, a JSON object by language id, which
+/// `infra/scripts/build-images.sh --push` prints for `sam deploy`). The API shows them in
+/// `/languages` and the rivals' APIs (Judge0's names, Piston's versions); without one a
+/// language is shown without its version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolchainsConfig {
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ToolchainsConfig {
+    pub fn from_env() -> Result<ToolchainsConfig, ConfigError> {
+        ToolchainsConfig::read(&env)
+    }
+
+    fn read(source: &impl Source) -> Result<ToolchainsConfig, ConfigError> {
+        let labels = source.parsed(vars::TOOLCHAINS, |value| {
+            let labels: BTreeMap<String, String> =
+                serde_json::from_str(value).map_err(|err| format!("expected a JSON object of strings: {err}"))?;
+            match labels.keys().find(|id| language::catalogue().iter().all(|language| language.id != id.as_str())) {
+                Some(unknown) => Err(format!("{unknown:?} is not a language id")),
+                None => Ok(labels),
+            }
+        })?;
+        Ok(ToolchainsConfig { labels: labels.unwrap_or_default() })
+    }
+
+    /// Every catalogue language, each with its runner image and task definition in the stack.
+    pub fn languages(&self) -> Vec<LanguageStatus> {
+        let version = |id: &str| self.labels.get(id).cloned();
+        language::catalogue()
+            .iter()
+            .map(|language| LanguageStatus { language, available: true, version: version(language.id) })
+            .collect()
+    }
+}
+
 /// Everything, for a binary that wants one value: the job store and blob store are required,
 /// the queue is read when `GAVEL_QUEUE_URL` is set and the launcher when `GAVEL_CLUSTER` is.
 /// [`AwsConfig::queue`] and [`AwsConfig::launch`] tell a binary that needs one which variable
@@ -314,6 +354,22 @@ mod tests {
         let err = AwsConfig::read(&empty_bucket).expect_err("empty bucket");
         assert_eq!(err, ConfigError::Missing(vars::BUCKET));
         assert!(err.to_string().contains("GAVEL_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn toolchains_are_labels_by_language_id() {
+        let labels = r#"{"python": "Python 3.11.2", "c": "gcc (Debian 12.2.0-14) 12.2.0"}"#;
+        let config = ToolchainsConfig::read(&source(&[(vars::TOOLCHAINS, labels)])).expect("config");
+        let languages = config.languages();
+        let version = |id: &str| languages.iter().find(|s| s.language.id == id).and_then(|s| s.version.clone());
+        assert_eq!(version("python").as_deref(), Some("Python 3.11.2"));
+        assert_eq!(version("java"), None);
+        assert!(languages.iter().all(|status| status.available));
+        assert_eq!(ToolchainsConfig::read(&source(&[])), Ok(ToolchainsConfig::default()));
+        for bad in ["python=3", r#"{"cobol": "x"}"#, r#"{"python": 3}"#] {
+            let err = ToolchainsConfig::read(&source(&[(vars::TOOLCHAINS, bad)]));
+            assert!(matches!(err, Err(ConfigError::Invalid { name: vars::TOOLCHAINS, .. })), "{bad}: {err:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod store;
 pub use blobs::S3BlobStore;
 pub use config::{
     AwsConfig, BlobStoreConfig, ConfigError, DEFAULT_PRESIGN_SECONDS, DEFAULT_RUNNER_CONTAINER, EcsLaunchConfig,
-    JobStoreConfig, LimitsConfig, MAX_PRESIGN_SECONDS, QueueConfig, RedriveConfig, vars,
+    JobStoreConfig, LimitsConfig, MAX_PRESIGN_SECONDS, QueueConfig, RedriveConfig, ToolchainsConfig, vars,
 };
 pub use launcher::{EcsTaskLauncher, MAX_OVERRIDES_CHARS};
 pub use queue::SqsJobQueue;
