@@ -87,7 +87,7 @@ impl JobQueue for Down {
     }
 }
 
-fn state() -> AppState {
+pub(crate) fn state() -> AppState {
     let languages: Vec<LanguageStatus> = language::catalogue()
         .iter()
         .map(|language| LanguageStatus { language, available: language.id != "csharp", version: None })
@@ -108,7 +108,7 @@ fn state() -> AppState {
     }
 }
 
-async fn send(router: Router, request: Request) -> (StatusCode, axum::http::HeaderMap, Value) {
+pub(crate) async fn send(router: Router, request: Request) -> (StatusCode, axum::http::HeaderMap, Value) {
     let response = router.oneshot(request).await.expect("the router is infallible");
     let status = response.status();
     let headers = response.headers().clone();
@@ -117,7 +117,7 @@ async fn send(router: Router, request: Request) -> (StatusCode, axum::http::Head
     (status, headers, body)
 }
 
-fn request(method: Method, uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request {
+pub(crate) fn request(method: Method, uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request {
     let mut builder = Request::builder().method(method).uri(uri);
     if let Some(content_type) = content_type {
         builder = builder.header(header::CONTENT_TYPE, content_type);
