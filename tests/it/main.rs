@@ -11,3 +11,4 @@ mod http_api;
 mod isolation;
 mod languages;
 mod outputs;
+mod piston;
