@@ -24,21 +24,62 @@ fn installed(variable: &str, inside: &str) -> PathBuf {
     path
 }
 
-/// A server with the Piston listener, and the matrix programs as a file for the client scripts.
+/// The matrix programs as a file, for the client scripts.
+pub struct Programs {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Programs {
+    pub fn write() -> Programs {
+        let dir = tempfile::tempdir().expect("a scratch dir");
+        let path = dir.path().join("programs.json");
+        std::fs::write(&path, programs_json().to_string()).expect("write the programs");
+        Programs { path, _dir: dir }
+    }
+
+    /// npm's piston-client, `piston({server})`: every language, and the verdicts.
+    pub fn piston_client(&self, server: &str) {
+        let node_dir = installed("GAVEL_TEST_COMPAT_NODE_DIR", "node_modules/piston-client/package.json");
+        // As a module read from stdin, so `import "piston-client"` resolves from the clients' folder.
+        let source = File::open(script("piston_client.mjs")).expect("the piston-client script");
+        let mut node = Command::new("node");
+        node.arg("--input-type=module")
+            .current_dir(node_dir)
+            .stdin(source)
+            .env("PISTON_SERVER", server)
+            .env("GAVEL_PROGRAMS", &self.path);
+        passes(node, "the piston-client script");
+    }
+
+    /// PyPI's ultra-piston, `PistonClient(base_url=...)`.
+    pub fn ultra_piston(&self, base_url: &str) {
+        passes(self.python_client("ultra_piston_client.py", base_url), "the ultra-piston script");
+    }
+
+    /// PyPI's aiopyston, `PystonClient(base_url=...)`.
+    pub fn aiopyston(&self, base_url: &str) {
+        passes(self.python_client("aiopyston_client.py", base_url), "the aiopyston script");
+    }
+
+    fn python_client(&self, name: &str, base_url: &str) -> Command {
+        let mut command = Command::new(installed("GAVEL_TEST_COMPAT_PYTHON", ""));
+        command.arg(script(name)).env("PISTON_BASE_URL", base_url).env("GAVEL_PROGRAMS", &self.path);
+        command
+    }
+}
+
+/// A server with the Piston listener.
 struct Piston {
     server: Server,
-    programs: PathBuf,
-    _dirs: [tempfile::TempDir; 2],
+    _data: tempfile::TempDir,
 }
 
 impl Piston {
     fn start() -> Piston {
         let data = data_dir();
         let server = Server::start_with(data.path(), &["--piston-addr", "127.0.0.1:0"], &[]);
-        let scratch = tempfile::tempdir().expect("a scratch dir");
-        let programs = scratch.path().join("programs.json");
-        std::fs::write(&programs, programs_json().to_string()).expect("write the programs");
-        Piston { server, programs, _dirs: [data, scratch] }
+        Piston { server, _data: data }
     }
 
     /// The Piston listener's base URL (`http://127.0.0.1:PORT`).
@@ -59,41 +100,22 @@ fn passes(mut command: Command, what: &str) {
     assert!(stdout.contains("all checks passed"), "{what} did not finish its checks:\n{stdout}\n{stderr}");
 }
 
-fn python_client(python: &Path, piston: &Piston, name: &str, base_url: &str) -> Command {
-    let mut command = Command::new(python);
-    command.arg(script(name)).env("PISTON_BASE_URL", base_url).env("GAVEL_PROGRAMS", &piston.programs);
-    command
-}
-
 #[test]
 fn piston_client_runs_every_language() {
-    let node_dir = installed("GAVEL_TEST_COMPAT_NODE_DIR", "node_modules/piston-client/package.json");
     let piston = Piston::start();
-    // As a module read from stdin, so `import "piston-client"` resolves from the clients' folder.
-    let source = File::open(script("piston_client.mjs")).expect("the piston-client script");
-    let mut node = Command::new("node");
-    node.arg("--input-type=module")
-        .current_dir(node_dir)
-        .stdin(source)
-        .env("PISTON_SERVER", piston.listener())
-        .env("GAVEL_PROGRAMS", &piston.programs);
-    passes(node, "the piston-client script");
+    Programs::write().piston_client(piston.listener());
 }
 
 #[test]
 fn ultra_piston_on_the_own_listener() {
-    let python = installed("GAVEL_TEST_COMPAT_PYTHON", "");
     let piston = Piston::start();
-    let base_url = format!("{}/api/v2/", piston.listener());
-    passes(python_client(&python, &piston, "ultra_piston_client.py", &base_url), "the ultra-piston script");
+    Programs::write().ultra_piston(&format!("{}/api/v2/", piston.listener()));
 }
 
 #[test]
 fn aiopyston_on_the_main_routers_prefix() {
-    let python = installed("GAVEL_TEST_COMPAT_PYTHON", "");
     let piston = Piston::start();
-    let base_url = format!("{}/api/v2/piston/", piston.server.base);
-    passes(python_client(&python, &piston, "aiopyston_client.py", &base_url), "the aiopyston script");
+    Programs::write().aiopyston(&format!("{}/api/v2/piston/", piston.server.base));
 }
 
 /// What answers on the wire: status, and the body as JSON.
@@ -119,7 +141,7 @@ async fn the_wire_is_pistons() {
 
     assert_eq!(send(http.get(format!("{own}/"))).await, (200, json!({"message": "Piston v3.1.1"})));
     for prefix in &prefixes {
-        for path in ["/nope", "/execute/extra"] {
+        for path in ["/", "/nope", "/execute/extra"] {
             let answer = send(http.get(format!("{prefix}{path}"))).await;
             assert_eq!(answer, (404, json!({"message": "Not Found"})), "{prefix}{path}");
         }

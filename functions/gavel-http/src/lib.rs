@@ -88,9 +88,8 @@ pub fn router_with_body_limit(state: AppState, body_limit: usize) -> Router {
         .route("/health", get(info::health))
         .route("/openapi.json", get(openapi::openapi))
         // Each rival's routes answer in its own error shape, fallbacks included.
-        .nest("/judge0", judge0::routes())
-        .nest("/api/v2", piston::routes())
-        .nest("/api/v2/piston", piston::routes())
+        .nest("/judge0", judge0::routes());
+    let routes = piston::mount(routes)
         // After the routes: it is set on those already registered.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found);
@@ -104,7 +103,7 @@ pub fn judge0_router(state: AppState) -> Router {
 
 /// Piston's API alone, for a listener of its own (`http://host:2000/api/v2/...`).
 pub fn piston_router(state: AppState) -> Router {
-    let routes = piston::root_routes().nest("/api/v2", piston::routes()).nest("/api/v2/piston", piston::routes());
+    let routes = piston::mount(piston::root_routes());
     layered(routes, Ctx { state, body_limit: DEFAULT_BODY_LIMIT })
 }
 

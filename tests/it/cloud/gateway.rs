@@ -173,3 +173,19 @@ async fn a_job_posted_over_http_completes_in_the_background() {
     assert_eq!(crate::languages::single(&view)["stdout"], "hello\n", "{view}");
     assert_eq!(gateway.failures(), Vec::<String>::new());
 }
+
+/// Piston's three clients, unchanged, against the API function on the emulator's pipeline.
+#[tokio::test(flavor = "multi_thread")]
+async fn pistons_clients_pass_through_the_cloud() {
+    let gateway = start().await;
+    let programs = crate::piston::Programs::write();
+    let url = gateway.url.clone();
+    tokio::task::spawn_blocking(move || {
+        programs.piston_client(&url);
+        programs.ultra_piston(&format!("{url}/api/v2/"));
+        programs.aiopyston(&format!("{url}/api/v2/piston/"));
+    })
+    .await
+    .expect("the clients ran");
+    assert_eq!(gateway.failures(), Vec::<String>::new());
+}

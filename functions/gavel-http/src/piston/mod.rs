@@ -54,7 +54,7 @@ fn is_on(value: &str) -> bool {
 
 /// The Piston routes under `/api/v2` (and `/api/v2/piston`), relative to where they are mounted.
 /// Unknown paths and methods answer in Piston's shape here, not the outer router's.
-pub(crate) fn routes() -> Router<Ctx> {
+fn routes() -> Router<Ctx> {
     let change_package = post(handlers::change_package).delete(handlers::change_package);
     let routes: [(&str, MethodRouter<Ctx>); 5] = [
         ("/runtimes", get(handlers::runtimes)),
@@ -72,6 +72,14 @@ pub(crate) fn routes() -> Router<Ctx> {
         })
         .method_not_allowed_fallback(handlers::not_found)
         .fallback(handlers::not_found)
+}
+
+/// `router` with Piston's routes under both prefixes. The bare prefixes with a trailing slash
+/// (`/api/v2/`), which no nested route matches, are Piston's 404 too, not the outer router's.
+pub(crate) fn mount(router: Router<Ctx>) -> Router<Ctx> {
+    ["/api/v2", "/api/v2/piston"].into_iter().fold(router, |router, prefix| {
+        router.nest(prefix, routes()).route(&format!("{prefix}/"), any(handlers::not_found))
+    })
 }
 
 /// The routes of Piston's own listener beside `/api/v2`: `GET /` and the fallback.
