@@ -156,7 +156,7 @@ fn field_errors(err: &RequestError) -> FieldErrors {
         "limits.memory_mb" => "memory_limit",
         "limits.processes" => "max_processes_and_or_threads",
         "limits.output_kb" | "limits.job_output_kb" => "max_file_size",
-        "args" => "command_line_arguments",
+        field if field == "args" || field.starts_with("args[") => "command_line_arguments",
         field if field.ends_with(".input") => "stdin",
         field if field.ends_with(".expected_output") => "expected_output",
         _ => "base",

@@ -2,15 +2,16 @@
 //! them (numbers may be strings, unknown keys and non-scalar values are dropped), validated in
 //! the model's order with its messages, then Gavel's own bounds.
 
+use gavel_core::request::MAX_ARGS;
 use gavel_core::runner::Output;
 use gavel_core::{Language, ServerLimits};
 use serde_json::{Map, Value};
 
-use super::base64;
 use super::error::FieldErrors;
 use super::languages::{Catalog, Lookup};
 use super::limits::{Rule, Rules, Values};
 use super::record::{Item, Shared};
+use super::{args, base64};
 
 /// Judge0's length cap on `compiler_options` and `command_line_arguments`.
 const MAX_OPTION_CHARS: usize = 512;
@@ -200,6 +201,9 @@ pub(super) fn validate(body: &Value, ctx: &Context<'_>) -> Result<Submission, Fi
     }
     if arguments.as_ref().is_some_and(|arguments| arguments.contains('\0')) {
         errors.add("command_line_arguments", "must not contain NUL bytes");
+    }
+    if arguments.as_deref().map(args::split).is_some_and(|words| words.len() > MAX_ARGS) {
+        errors.add("command_line_arguments", format!("is more than {MAX_ARGS} arguments"));
     }
     let (Some(language), Some(language_id), true) = (language, language_id, errors.is_empty()) else {
         return Err(errors);

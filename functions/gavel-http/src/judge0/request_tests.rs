@@ -132,6 +132,9 @@ fn option_lengths_are_capped() {
     let long = "a".repeat(513);
     let body = json!({"source_code": "x", "language_id": 71, "command_line_arguments": long});
     assert_eq!(errors(body), json!({"command_line_arguments": ["is too long (maximum is 512 characters)"]}));
+    let many = "a ".repeat(200);
+    let body = json!({"source_code": "x", "language_id": 71, "command_line_arguments": many});
+    assert_eq!(errors(body), json!({"command_line_arguments": ["is more than 128 arguments"]}));
 }
 
 #[test]

@@ -23,6 +23,7 @@ fn run(verdict: Verdict) -> TestResult {
         hidden: false,
         input: None,
         expected_output: None,
+        output_order: Vec::new(),
     }
 }
 

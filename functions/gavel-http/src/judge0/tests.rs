@@ -176,6 +176,7 @@ impl Fixture {
                     hidden: false,
                     input: None,
                     expected_output: None,
+                    output_order: Vec::new(),
                 }
             })
             .collect();

@@ -56,6 +56,7 @@ fn record(stdout: &[u8]) -> JobRecord {
         hidden: false,
         input: None,
         expected_output: None,
+        output_order: Vec::new(),
     };
     record.result = Some(JobResult {
         verdict: Verdict::Accepted,
