@@ -87,27 +87,38 @@ impl Judge0Error {
 impl IntoResponse for Judge0Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match &self {
-            Judge0Error::Message(_, message) => json!({ "error": message }),
-            Judge0Error::Invalid(errors) => json!(errors),
+        match &self {
+            // The details (a database path, an SDK message) are for the operator.
+            Judge0Error::Unavailable(err) => {
+                warn!(service = err.service, error = %err.message, "judge0 request failed")
+            }
+            _ => debug!(status = status.as_u16(), "judge0 request refused"),
+        }
+        // Each body serialized as is, its keys in Judge0's order (a `Value` would sort them).
+        let mut response = match self {
+            Judge0Error::Invalid(errors) => (status, axum::Json(errors)).into_response(),
+            Judge0Error::Message(_, message) => (status, axum::Json(json!({ "error": message }))).into_response(),
             Judge0Error::NotFound | Judge0Error::BadRequest => {
-                json!({ "status": status.as_u16(), "error": status.canonical_reason() })
+                let error = status.canonical_reason().unwrap_or_default();
+                (status, axum::Json(RailsError { status: status.as_u16(), error })).into_response()
             }
             Judge0Error::Unavailable(err) => {
-                // The details (a database path, an SDK message) are for the operator.
-                warn!(service = err.service, error = %err.message, "judge0 request failed");
-                json!({ "error": format!("{} is unavailable; retry later", err.service) })
+                let error = format!("{} is unavailable; retry later", err.service);
+                (status, axum::Json(json!({ "error": error }))).into_response()
             }
         };
-        if !status.is_server_error() {
-            debug!(status = status.as_u16(), "judge0 request refused");
-        }
-        let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
     }
+}
+
+/// Rails' own answer for what it cannot route or parse.
+#[derive(serde::Serialize)]
+struct RailsError {
+    status: u16,
+    error: &'static str,
 }
 
 impl From<QueueError> for Judge0Error {

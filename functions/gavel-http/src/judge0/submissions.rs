@@ -15,7 +15,7 @@ use gavel_core::{JobId, JobRecord};
 use serde_json::{Value, json};
 
 use super::auth::{Authn, Authz};
-use super::error::Judge0Error;
+use super::error::{FieldErrors, Judge0Error};
 use super::fields::Fields;
 use super::jobs;
 use super::languages::Catalog;
@@ -139,25 +139,33 @@ pub(super) async fn batch_create(
     batch_size(state, items.len())?;
     let rules = Rules::new(&state.limits);
     let context = context(state, &rules, params.flag("base64_encoded"));
-    let mut answers: Vec<Value> = Vec::with_capacity(items.len());
+    let mut answers: Vec<Created> = Vec::with_capacity(items.len());
     let mut valid = Vec::new();
     for (index, item) in items.iter().enumerate() {
         match request::validate(item, &context) {
             Ok(submission) => {
                 valid.push((index, submission));
-                answers.push(Value::Null);
+                answers.push(Created::Token { token: String::new() });
             }
-            Err(errors) => answers.push(json!(errors)),
+            Err(errors) => answers.push(Created::Invalid(errors)),
         }
     }
     let status = if valid.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::CREATED };
     for group in jobs::group(valid, &rules, &state.limits) {
         let job_id = jobs::submit(state, &group, &rules).await?;
         for (item, &index) in group.members.iter().enumerate() {
-            answers[index] = json!({ "token": token::token(&job_id, item) });
+            answers[index] = Created::Token { token: token::token(&job_id, item) };
         }
     }
-    Ok((status, Json(Value::Array(answers))).into_response())
+    Ok((status, Json(answers)).into_response())
+}
+
+/// One submission of a batch as created: its token, or why it was refused.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Created {
+    Token { token: String },
+    Invalid(FieldErrors),
 }
 
 fn batches_allowed(state: &AppState) -> Result<(), Judge0Error> {
@@ -258,7 +266,7 @@ pub(super) async fn batch_show(
     let mut submissions = Vec::with_capacity(tokens.len());
     for token in tokens {
         let Some((job_id, item)) = token::parse(token) else {
-            submissions.push(Value::Null);
+            submissions.push(None);
             continue;
         };
         if !jobs.contains_key(&job_id) {
@@ -267,13 +275,18 @@ pub(super) async fn batch_show(
         }
         let loaded = jobs.get(&job_id).and_then(Option::as_ref).filter(|loaded| item < loaded.job.items.len());
         let Some(loaded) = loaded else {
-            submissions.push(Value::Null);
+            submissions.push(None);
             continue;
         };
         let object = loaded.render(state, item, fields, base64).map_err(|_| Judge0Error::bad_request(NOT_UTF8_MANY))?;
-        submissions.push(json!(object));
+        submissions.push(Some(object));
     }
-    Ok(Json(json!({ "submissions": submissions })).into_response())
+    Ok(Json(Shown { submissions }).into_response())
+}
+
+#[derive(serde::Serialize)]
+struct Shown {
+    submissions: Vec<Option<view::Object>>,
 }
 
 /// `GET /submissions`: Judge0 lists every submission, newest first. Gavel's job stores have no

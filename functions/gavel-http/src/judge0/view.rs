@@ -12,21 +12,30 @@ use super::base64;
 use super::fields::Fields;
 use super::limits::decimal;
 use super::record::StoredJob;
-use super::status::{self, Expected};
+use super::status::{self, Expected, Status};
 
 /// A JSON object whose keys keep the order they were put in.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub(super) struct Object(Vec<(&'static str, Value)>);
+pub(super) struct Object(Vec<(&'static str, Attribute)>);
+
+/// One attribute's value; the nested objects keep Judge0's key order too.
+#[derive(Debug, Clone, PartialEq)]
+enum Attribute {
+    Json(Value),
+    Status(Status),
+    Language { id: u32, name: Option<String> },
+}
 
 impl Object {
     /// `{"error": ..., "token": ...}`: a `wait=true` submission made, but not shown.
     pub(super) fn error_with_token(message: &str, token: &str) -> Object {
-        Object(vec![("error", json!(message)), ("token", json!(token))])
+        Object(vec![("error", Attribute::Json(json!(message))), ("token", Attribute::Json(json!(token)))])
     }
 
     #[cfg(test)]
-    pub(super) fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().find(|(name, _)| *name == key).map(|(_, value)| value)
+    pub(super) fn get(&self, key: &str) -> Option<Value> {
+        let (_, value) = self.0.iter().find(|(name, _)| *name == key)?;
+        serde_json::to_value(value).ok()
     }
 
     #[cfg(test)]
@@ -42,6 +51,26 @@ impl Serialize for Object {
             map.serialize_entry(key, value)?;
         }
         map.end()
+    }
+}
+
+impl Serialize for Attribute {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Attribute::Json(value) => value.serialize(serializer),
+            Attribute::Status(status) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("id", &status.id)?;
+                map.serialize_entry("description", status.description)?;
+                map.end()
+            }
+            Attribute::Language { id, name } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("id", id)?;
+                map.serialize_entry("name", name)?;
+                map.end()
+            }
+        }
     }
 }
 
@@ -130,11 +159,18 @@ impl Submission<'_> {
                 // Refused at submission while Gavel does not support them: always unset.
                 "compiler_options" | "callback_url" | "additional_files" => Value::Null,
                 "enable_network" => json!(false),
-                "status" => json!({"id": status.id, "description": status.description}),
-                "language" => json!({"id": shared.language_id, "name": self.language_name}),
+                "status" => {
+                    object.0.push((field, Attribute::Status(status)));
+                    continue;
+                }
+                "language" => {
+                    let name = self.language_name.clone();
+                    object.0.push((field, Attribute::Language { id: shared.language_id, name }));
+                    continue;
+                }
                 _ => continue,
             };
-            object.0.push((field, value));
+            object.0.push((field, Attribute::Json(value)));
         }
         Ok(object)
     }

@@ -104,6 +104,10 @@ fn star_is_all_35_keys_in_the_serializers_order() {
     assert_eq!(value["enable_network"], false);
     let text = serde_json::to_string(&object).expect("json");
     assert!(text.starts_with(r#"{"source_code":"print(input())","language_id":71,"stdin":"x""#), "{text}");
+    assert!(
+        text.ends_with(r#""status":{"id":3,"description":"Accepted"},"language":{"id":71,"name":"Python (3.11.2)"}}"#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -115,10 +119,10 @@ fn base64_wraps_outputs_and_the_message() {
     }
     let fields = Fields::parse(Some("stdout,message,command_line_arguments,source_code")).expect("fields");
     let object = render(&record, &job(b"x"), fields, true).expect("base64 is always text");
-    assert_eq!(object.get("stdout"), Some(&json!("aGVsbG8sIEp1ZGdlMAo=\n")));
-    assert_eq!(object.get("message"), Some(&json!(base64::encode(b"Exited with error status 1"))));
-    assert_eq!(object.get("source_code"), Some(&json!("cHJpbnQoaW5wdXQoKSk=\n")));
-    assert_eq!(object.get("command_line_arguments"), Some(&json!("a b")), "never base64");
+    assert_eq!(object.get("stdout"), Some(json!("aGVsbG8sIEp1ZGdlMAo=\n")));
+    assert_eq!(object.get("message"), Some(json!(base64::encode(b"Exited with error status 1"))));
+    assert_eq!(object.get("source_code"), Some(json!("cHJpbnQoaW5wdXQoKSk=\n")));
+    assert_eq!(object.get("command_line_arguments"), Some(json!("a b")), "never base64");
 }
 
 #[test]
@@ -126,7 +130,7 @@ fn bytes_that_are_not_utf8_need_base64() {
     let (record, job) = (record(b"\xff\xfe\n"), job(b"x"));
     assert_eq!(render(&record, &job, Fields::default_set(), false), Err(NotUtf8));
     let encoded = render(&record, &job, Fields::default_set(), true).expect("base64");
-    assert_eq!(encoded.get("stdout"), Some(&json!("//4K\n")));
+    assert_eq!(encoded.get("stdout"), Some(json!("//4K\n")));
     // Only requested attributes count.
     let fields = Fields::parse(Some("token,status")).expect("fields");
     assert!(render(&record, &job, fields, false).is_ok());
