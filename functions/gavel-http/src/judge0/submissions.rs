@@ -71,10 +71,15 @@ async fn queue_has_room(state: &AppState, submissions: u64) -> Result<(), Judge0
 }
 
 /// The body as JSON, whatever its Content-Type; nothing at all is an empty object.
-async fn body(request: Request) -> Result<Value, Judge0Error> {
-    let bytes = Bytes::from_request(request, &())
-        .await
-        .map_err(|rejection| Judge0Error::Message(rejection.status(), "the request body could not be read".into()))?;
+async fn body(request: Request, limit: usize) -> Result<Value, Judge0Error> {
+    let bytes = Bytes::from_request(request, &()).await.map_err(|rejection| {
+        let message = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the request body is larger than {limit} bytes")
+        } else {
+            "the request body could not be read".into()
+        };
+        Judge0Error::Message(rejection.status(), message)
+    })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
     }
@@ -102,7 +107,7 @@ pub(super) async fn create(
     queue_has_room(state, 1).await?;
     let fields = params.fields()?;
     let base64 = params.flag("base64_encoded");
-    let body = body(request).await?;
+    let body = body(request, ctx.body_limit).await?;
     let rules = Rules::new(&state.limits);
     let submission = request::validate(&body, &context(state, &rules, base64)).map_err(Judge0Error::Invalid)?;
     let group = jobs::group(vec![(0, submission)], &rules, &state.limits).remove(0);
@@ -130,7 +135,7 @@ pub(super) async fn batch_create(
     let state = &ctx.state;
     let params = Params::new(query);
     batches_allowed(state)?;
-    let body = body(request).await?;
+    let body = body(request, ctx.body_limit).await?;
     let items = match body.get("submissions") {
         Some(Value::Array(items)) => items.as_slice(),
         _ => &[],

@@ -307,6 +307,15 @@ async fn refusals_come_in_judge0s_shapes() {
         Request::builder().method(Method::POST).uri("/submissions").body(Body::from("{nope")).expect("request");
     let response = judge0_router(fx.state.clone()).oneshot(malformed).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let huge = json!({"source_code": "x".repeat(crate::DEFAULT_BODY_LIMIT), "language_id": 71});
+    let (status, _, body) = fx.send(Method::POST, "/submissions", Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("larger than")), "{body}");
+    let deep = format!("{{\"submissions\": {}", "[".repeat(100_000));
+    let request =
+        Request::builder().method(Method::POST).uri("/submissions/batch").body(Body::from(deep)).expect("request");
+    let response = judge0_router(fx.state.clone()).oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "deep nesting is bad JSON, never a crash");
 }
 
 #[tokio::test]
