@@ -26,7 +26,8 @@ pub(super) struct Group {
 }
 
 impl Group {
-    fn new(index: usize, submission: Submission) -> Group {
+    /// A lone submission (index `index` of its request) as a group of its own.
+    pub(super) fn new(index: usize, submission: Submission) -> Group {
         let job = StoredJob { shared: submission.shared, items: vec![submission.item] };
         Group { language: submission.language, members: vec![index], job }
     }

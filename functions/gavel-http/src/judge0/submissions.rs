@@ -110,7 +110,7 @@ pub(super) async fn create(
     let body = body(request, ctx.body_limit).await?;
     let rules = Rules::new(&state.limits);
     let submission = request::validate(&body, &context(state, &rules, base64)).map_err(Judge0Error::Invalid)?;
-    let group = jobs::group(vec![(0, submission)], &rules, &state.limits).remove(0);
+    let group = jobs::Group::new(0, submission);
     let job_id = jobs::submit(state, &group, &rules).await?;
     let token = token::token(&job_id, 0);
     if !wait {
