@@ -9,6 +9,7 @@ mod harness;
 mod hostile;
 mod http_api;
 mod isolation;
+mod judge0;
 mod languages;
 mod outputs;
 mod piston;

@@ -42,10 +42,24 @@ pub async fn submit(
     request: ExecuteRequest,
     now: DateTime<Utc>,
 ) -> Result<Accepted, SubmitError> {
+    submit_with_id(store, blobs, queue, server, request, JobId::new(), now).await
+}
+
+/// [`submit`] under an id the caller chose, for an edge that must know the id before the job
+/// exists (the Judge0 API derives its tokens from it and stores its own data under it). The id
+/// must be fresh: a random UUID, as [`JobId::new`] makes.
+pub async fn submit_with_id(
+    store: &dyn JobStore,
+    blobs: &dyn BlobStore,
+    queue: &dyn JobQueue,
+    server: &ServerLimits,
+    request: ExecuteRequest,
+    job_id: JobId,
+    now: DateTime<Utc>,
+) -> Result<Accepted, SubmitError> {
     let submission = request::validate(request, server)?;
     // Before anything is written: a full queue answers 429 with nothing to clean up.
     queue.check_room().await?;
-    let job_id = JobId::new();
     let language = submission.language.id;
     let tests = submission.tests.len();
     let (bundle, spec) = judge::split(submission, job_id.clone(), server.compile);

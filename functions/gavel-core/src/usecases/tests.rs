@@ -178,3 +178,19 @@ async fn a_report_without_test_data_fails_the_job() {
     let record = store.get(&id, Utc::now()).await.expect("get").expect("the record");
     assert_eq!((record.status, record.error.as_deref()), (JobStatus::Failed, Some("the job's test data is missing")));
 }
+
+#[tokio::test]
+async fn a_job_can_be_submitted_under_an_id_the_caller_chose() {
+    let (store, blobs) = (Store::default(), Blobs::default());
+    let chosen = JobId::new();
+    let accepted =
+        submit_with_id(&store, &blobs, &OPEN, &ServerLimits::default(), request(), chosen.clone(), Utc::now())
+            .await
+            .expect("accepted");
+    assert_eq!((&accepted.job_id, &accepted.record.id), (&chosen, &chosen));
+    assert!(store.get(&chosen, Utc::now()).await.expect("get").is_some(), "the record is under the chosen id");
+    let bundle =
+        blobs.get(&keys::bundle(&chosen), crate::runner::MAX_BUNDLE_BYTES).await.expect("get").expect("the bundle");
+    let bundle: crate::runner::Bundle = serde_json::from_slice(&bundle).expect("json");
+    assert_eq!(bundle.job_id, chosen);
+}

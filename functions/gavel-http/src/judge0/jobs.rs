@@ -1,0 +1,118 @@
+//! Judge0 submissions as Gavel jobs. One submission is one job of `number_of_runs` tests. In a
+//! batch, submissions that differ only in their input and expected output are one job: compiled
+//! once, one test per run of each, each submission still judged on its own.
+
+use chrono::Utc;
+use gavel_core::checker::Checker;
+use gavel_core::request::{ExecuteRequest, TestCaseInput};
+use gavel_core::runner::Streams;
+use gavel_core::usecases;
+use gavel_core::{JobId, Language, ServerLimits};
+
+use super::args;
+use super::error::Judge0Error;
+use super::limits::Rules;
+use super::record::{self, Shared, StoredJob};
+use super::request::Submission;
+use super::token;
+use crate::AppState;
+
+/// Submissions bound for one job: indices into the request's list, and what they share.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Group {
+    pub language: &'static Language,
+    pub members: Vec<usize>,
+    pub job: StoredJob,
+}
+
+impl Group {
+    /// A lone submission (index `index` of its request) as a group of its own.
+    pub(super) fn new(index: usize, submission: Submission) -> Group {
+        let job = StoredJob { shared: submission.shared, items: vec![submission.item] };
+        Group { language: submission.language, members: vec![index], job }
+    }
+}
+
+/// Groups `submissions` (index in the request, submission) by everything but their input and
+/// expected output, in order of first appearance; a group holds what one job can.
+pub(super) fn group(submissions: Vec<(usize, Submission)>, rules: &Rules, server: &ServerLimits) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for (index, submission) in submissions {
+        let runs = usize::try_from(submission.shared.values.number_of_runs).unwrap_or(1).max(1);
+        let room = (rules.runs_per_job(&submission.shared.values, server) / runs).clamp(1, token::PER_JOB);
+        let open = groups.iter_mut().find(|group| {
+            group.job.shared == submission.shared && group.language == submission.language && group.members.len() < room
+        });
+        match open {
+            Some(group) => {
+                group.members.push(index);
+                group.job.items.push(submission.item);
+            }
+            None => groups.push(Group::new(index, submission)),
+        }
+    }
+    groups
+}
+
+/// The Gavel request that runs a group.
+pub(super) fn execute_request(group: &Group, job_id: &JobId, rules: &Rules, server: &ServerLimits) -> ExecuteRequest {
+    let shared: &Shared = &group.job.shared;
+    let runs = usize::try_from(shared.values.number_of_runs).unwrap_or(1).max(1);
+    let tests: Vec<TestCaseInput> = group
+        .job
+        .items
+        .iter()
+        .enumerate()
+        .flat_map(|(i, item)| (1..=runs).map(move |run| (i, run, item)))
+        .map(|(i, run, item)| {
+            let token = token::token(job_id, i);
+            TestCaseInput {
+                name: Some(if runs == 1 { token } else { format!("{token} run {run}") }),
+                input: item.stdin.as_ref().map(|stdin| stdin.text.clone()).unwrap_or_default(),
+                // Not UTF-8: compared by the Judge0 layer when the job is read (`status.rs`).
+                expected_output: item.expected_output.as_ref().and_then(|e| e.as_str()).map(Into::into),
+                hidden: false,
+            }
+        })
+        .collect();
+    let arguments = shared.command_line_arguments.as_deref().map(args::split).filter(|words| !words.is_empty());
+    ExecuteRequest {
+        language: group.language.id.to_owned(),
+        code: shared.source_code.text.clone(),
+        limits: Some(rules.gavel_limits(&shared.values, tests.len(), server)),
+        tests: Some(tests),
+        checker: Some(Checker::Lines),
+        // A lone submission's runs stop at the first that fails, as Judge0's do; in a group
+        // every submission is judged on its own.
+        stop_on_first_failure: group.job.items.len() == 1 && runs > 1,
+        args: arguments,
+        streams: Streams { merge_stderr: shared.redirect_stderr_to_stdout, keep_order: false },
+        ..ExecuteRequest::default()
+    }
+}
+
+/// Submits a group as one job: its Judge0 data first, so a token handed out can always be read.
+pub(super) async fn submit(state: &AppState, group: &Group, rules: &Rules) -> Result<JobId, Judge0Error> {
+    let job_id = token::new_job();
+    let request = execute_request(group, &job_id, rules, &state.limits);
+    record::save(&*state.blobs, &job_id, &group.job).await?;
+    let submitted = usecases::submit_with_id(
+        &*state.store,
+        &*state.blobs,
+        &*state.queue,
+        &state.limits,
+        request,
+        job_id.clone(),
+        Utc::now(),
+    )
+    .await;
+    if let Err(err) = submitted {
+        record::remove(&*state.blobs, &job_id).await;
+        return Err(err.into());
+    }
+    Ok(job_id)
+}
+
+#[cfg(test)]
+#[path = "jobs_tests.rs"]
+mod tests;
