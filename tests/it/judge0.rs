@@ -198,19 +198,30 @@ fn python(code: &str) -> Value {
     json!({"language_id": 71, "source_code": b64(code.as_bytes())})
 }
 
+/// The SDK suite against the Judge0 API at `base`, for the languages of `ids` (every outcome and
+/// language; `quick`: fewer cases, for a second listener).
+pub async fn sdk_suite_passes(base: &str, ids: &[u32], quick: bool) {
+    let mut args = vec![base.to_owned(), ids_arg(ids)];
+    args.extend(quick.then(|| "--quick".to_owned()));
+    let out = run_script("sdk_suite.py", args, programs_json().to_string(), vec![]).await;
+    eprintln!("{out}");
+}
+
+/// Every Judge0 id of every Gavel language.
+pub fn every_id() -> Vec<u32> {
+    let mut ids: Vec<u32> = IDS.iter().flat_map(|(_, ids)| ids.iter().copied()).collect();
+    ids.sort_unstable();
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_judge0_sdk_runs_against_both_listeners() {
     compat_python();
     let dir = data_dir();
     let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &[]);
     let ids = available_ids(&server).await;
-    let programs = programs_json().to_string();
-    let own = server.listener("judge0").to_owned();
-    let out = run_script("sdk_suite.py", vec![own, ids_arg(&ids)], programs.clone(), vec![]).await;
-    eprintln!("{out}");
-    let prefixed = format!("{}/judge0", server.base);
-    let out = run_script("sdk_suite.py", vec![prefixed, ids_arg(&ids), "--quick".into()], programs, vec![]).await;
-    eprintln!("{out}");
+    sdk_suite_passes(server.listener("judge0"), &ids, false).await;
+    sdk_suite_passes(&format!("{}/judge0", server.base), &ids, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

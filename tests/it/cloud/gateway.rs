@@ -189,3 +189,12 @@ async fn pistons_clients_pass_through_the_cloud() {
     .expect("the clients ran");
     assert_eq!(gateway.failures(), Vec::<String>::new());
 }
+
+/// The Judge0 SDK, unchanged, against the API function on the emulator's pipeline: every
+/// language (all its ids), every outcome, the batch path.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_judge0_sdk_passes_through_the_cloud() {
+    let gateway = start().await;
+    crate::judge0::sdk_suite_passes(&format!("{}/judge0", gateway.url), &crate::judge0::every_id(), false).await;
+    assert_eq!(gateway.failures(), Vec::<String>::new());
+}

@@ -58,4 +58,6 @@ pub(crate) fn routes() -> Router<Ctx> {
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

@@ -1,44 +1,19 @@
 use chrono::Utc;
-use gavel_core::isolation::{Isolation, IsolationLevel};
-use gavel_core::job::{CompileResult, Summary};
+use gavel_core::job::CompileResult;
 use gavel_core::{JobId, JobStatus};
 
 use super::*;
+use crate::judge0::fixtures;
 
 fn run(verdict: Verdict) -> TestResult {
-    TestResult {
-        name: None,
-        verdict,
-        time_ms: 21,
-        wall_time_ms: 40,
-        memory_kb: 3284,
-        exit_code: Some(0),
-        signal: None,
-        stdout: "out\n".into(),
-        stdout_encoding: Encoding::Utf8,
-        stderr: String::new(),
-        stderr_encoding: Encoding::Utf8,
-        truncated: false,
-        limit: None,
-        hidden: false,
-        input: None,
-        expected_output: None,
-        output_order: Vec::new(),
-    }
+    fixtures::ran(verdict, b"out\n")
 }
 
 fn completed(tests: Vec<TestResult>, verdict: Verdict) -> JobRecord {
     let mut record = JobRecord::pending(JobId::new(), "python", Utc::now());
     record.status = JobStatus::Completed;
     record.finished_at = Some(Utc::now());
-    let total = tests.len();
-    record.result = Some(JobResult {
-        verdict,
-        compile: None,
-        tests,
-        summary: Summary { passed: 0, total },
-        isolation: Isolation::boundary(IsolationLevel::Full, vec![]),
-    });
+    record.result = Some(fixtures::result(tests, verdict));
     record
 }
 

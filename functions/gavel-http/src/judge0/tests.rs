@@ -11,15 +11,14 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
-use gavel_core::job::{JobResult, Outcome, Summary, TestResult, Transition};
+use gavel_core::job::{Outcome, TestResult, Transition};
 use gavel_core::language::{self, LanguageStatus};
 use gavel_core::ports::{BlobError, BlobStore, JobMessage, JobQueue, JobStore, QueueError, Unavailable};
-use gavel_core::runner::{Encoding, Output};
 use gavel_core::{JobId, JobRecord, ServerLimits, Verdict};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::Judge0Config;
+use super::{Judge0Config, fixtures};
 use crate::{AppState, judge0_router, router};
 
 #[derive(Default)]
@@ -155,38 +154,9 @@ impl Fixture {
 
     /// Completes `job` with one test result per `(verdict, stdout)`.
     async fn complete(&self, job: &str, runs: &[(Verdict, &[u8])]) {
-        let tests = runs
-            .iter()
-            .map(|(verdict, stdout)| {
-                let stdout = Output::encode(stdout);
-                TestResult {
-                    name: None,
-                    verdict: *verdict,
-                    time_ms: 5,
-                    wall_time_ms: 9,
-                    memory_kb: 1000,
-                    exit_code: Some(0),
-                    signal: None,
-                    stdout: stdout.text,
-                    stdout_encoding: stdout.encoding,
-                    stderr: String::new(),
-                    stderr_encoding: Encoding::Utf8,
-                    truncated: false,
-                    limit: None,
-                    hidden: false,
-                    input: None,
-                    expected_output: None,
-                    output_order: Vec::new(),
-                }
-            })
-            .collect();
-        let result = JobResult {
-            verdict: Verdict::Accepted,
-            compile: None,
-            tests,
-            summary: Summary { passed: 0, total: runs.len() },
-            isolation: Isolation::boundary(IsolationLevel::Insecure, vec![]),
-        };
+        let tests =
+            runs.iter().map(|(verdict, stdout)| TestResult { time_ms: 5, ..fixtures::ran(*verdict, stdout) }).collect();
+        let result = fixtures::result(tests, Verdict::Accepted);
         let id: JobId = job.parse().expect("a job id");
         self.store.finish(&id, Outcome::Completed(Box::new(result)), Utc::now()).await.expect("finish");
     }

@@ -1,11 +1,9 @@
 use chrono::TimeZone;
-use gavel_core::isolation::{Isolation, IsolationLevel};
-use gavel_core::job::{JobResult, Summary, TestResult};
-use gavel_core::runner::Encoding;
 use gavel_core::{JobId, JobStatus, Verdict};
 
 use super::*;
 use crate::judge0::fields::ALL;
+use crate::judge0::fixtures;
 use crate::judge0::limits::Values;
 use crate::judge0::record::{Item, Shared};
 
@@ -38,33 +36,7 @@ fn record(stdout: &[u8]) -> JobRecord {
     let mut record = JobRecord::pending(JobId::new(), "python", created);
     record.status = JobStatus::Completed;
     record.finished_at = Some(created);
-    let stdout = Output::encode(stdout);
-    let test = TestResult {
-        name: None,
-        verdict: Verdict::Accepted,
-        time_ms: 21,
-        wall_time_ms: 40,
-        memory_kb: 3284,
-        exit_code: Some(0),
-        signal: None,
-        stdout: stdout.text,
-        stdout_encoding: stdout.encoding,
-        stderr: String::new(),
-        stderr_encoding: Encoding::Utf8,
-        truncated: false,
-        limit: None,
-        hidden: false,
-        input: None,
-        expected_output: None,
-        output_order: Vec::new(),
-    };
-    record.result = Some(JobResult {
-        verdict: Verdict::Accepted,
-        compile: None,
-        tests: vec![test],
-        summary: Summary { passed: 1, total: 1 },
-        isolation: Isolation::boundary(IsolationLevel::Full, vec![]),
-    });
+    record.result = Some(fixtures::result(vec![fixtures::ran(Verdict::Accepted, stdout)], Verdict::Accepted));
     record
 }
 
