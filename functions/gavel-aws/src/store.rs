@@ -455,6 +455,7 @@ mod tests {
                 output_encoding: Encoding::Utf8,
                 exit_code: Some(0),
                 time_ms: 5,
+                ..CompileResult::default()
             }),
             tests,
             summary: Summary { passed: total, total },

@@ -179,12 +179,23 @@ pub struct JobResult {
     pub isolation: Isolation,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CompileResult {
     pub output: String,
     pub output_encoding: Encoding,
     pub exit_code: Option<i32>,
+    /// CPU time.
     pub time_ms: u64,
+    // Default: results stored before the compile step reported these.
+    #[serde(default)]
+    pub wall_time_ms: u64,
+    #[serde(default)]
+    pub memory_kb: u64,
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// The server's compile limit that stopped the compiler, if one did.
+    #[serde(default)]
+    pub limit: Option<LimitHit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

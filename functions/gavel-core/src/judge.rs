@@ -70,6 +70,10 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
             output_encoding: output.encoding,
             exit_code: step.exit_code,
             time_ms: step.cpu_time_ms,
+            wall_time_ms: step.wall_time_ms,
+            memory_kb: step.memory_kb,
+            signal: step.signal,
+            limit: step.limit,
         }
     });
     if report.compile.as_ref().is_some_and(|step| !step.succeeded()) {
@@ -240,6 +244,31 @@ mod tests {
         assert_eq!(result.verdict, Verdict::CompilationError);
         assert_eq!(result.compile.map(|c| c.output), Some("main.cpp:1: error".to_owned()));
         assert_eq!(result.summary, Summary { passed: 0, total: 1 });
+    }
+
+    #[test]
+    fn a_compile_stopped_by_a_limit_says_which() {
+        let spec = spec(Checker::Lines, vec![case("", Some("1"), false)], false);
+        let compile = StepReport {
+            signal: Some(9),
+            cpu_time_ms: 20_000,
+            wall_time_ms: 20_100,
+            memory_kb: 512,
+            limit: Some(LimitHit::CpuTime),
+            ..StepReport::default()
+        };
+        let result = completed(judge(&spec, report(Some(compile), vec![])));
+        assert_eq!(result.verdict, Verdict::CompilationError);
+        let compile = result.compile.expect("the compile step");
+        assert_eq!((compile.limit, compile.signal, compile.exit_code), (Some(LimitHit::CpuTime), Some(9), None));
+        assert_eq!((compile.time_ms, compile.wall_time_ms, compile.memory_kb), (20_000, 20_100, 512));
+    }
+
+    #[test]
+    fn results_stored_before_the_compile_steps_details_still_read() {
+        let old = serde_json::json!({"output": "", "output_encoding": "utf8", "exit_code": 0, "time_ms": 5});
+        let compile: CompileResult = serde_json::from_value(old).expect("an older compile result reads");
+        assert_eq!((compile.limit, compile.signal, compile.wall_time_ms), (None, None, 0));
     }
 
     #[test]

@@ -343,7 +343,15 @@ fn schemas() -> Value {
                 "output": { "type": "string" },
                 "output_encoding": schema("Encoding"),
                 "exit_code": nullable("integer"),
-                "time_ms": { "type": "integer" }
+                "time_ms": { "type": "integer", "description": "CPU time" },
+                "wall_time_ms": { "type": "integer" },
+                "memory_kb": { "type": "integer" },
+                "signal": nullable("integer"),
+                "limit": {
+                    "type": ["string", "null"],
+                    "enum": ["cpu_time", "wall_time", "memory", "output", null],
+                    "description": "The server's compile limit that stopped the compiler, if one did"
+                }
             }
         },
         "TestResult": {

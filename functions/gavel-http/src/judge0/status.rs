@@ -110,7 +110,11 @@ pub(super) fn execution(record: &JobRecord, runs: Range<usize>, expected: Expect
 }
 
 fn completed(result: &JobResult, runs: Range<usize>, expected: Expected<'_>) -> Execution {
-    let compile_output = result.compile.as_ref().and_then(|c| non_empty(&c.output, c.output_encoding));
+    let compile_output = result.compile.as_ref().and_then(|compile| match compile.limit {
+        // Judge0's words for a compiler it stopped at its time limit, instead of what it wrote.
+        Some(LimitHit::CpuTime | LimitHit::WallTime) => Some(b"Compilation time limit exceeded.".to_vec()),
+        _ => non_empty(&compile.output, compile.output_encoding),
+    });
     if result.verdict == Verdict::CompilationError {
         // Judge0 clears every run attribute of a submission that did not compile.
         return Execution { status: Some(COMPILATION_ERROR), compile_output, ..Execution::default() };

@@ -75,9 +75,17 @@ fn a_compilation_error_clears_the_run_attributes() {
             output_encoding: Encoding::Utf8,
             exit_code: Some(1),
             time_ms: 300,
+            ..CompileResult::default()
         });
     }
     let ce = execution(&record, 0..1, Expected::ByGavel);
+    let mut stopped = record.clone();
+    if let Some(compile) = stopped.result.as_mut().and_then(|result| result.compile.as_mut()) {
+        compile.limit = Some(LimitHit::WallTime);
+    }
+    let timed_out = execution(&stopped, 0..1, Expected::ByGavel);
+    assert_eq!(timed_out.status, Some(COMPILATION_ERROR));
+    assert_eq!(timed_out.compile_output.as_deref(), Some(&b"Compilation time limit exceeded."[..]));
     assert_eq!(ce.status, Some(COMPILATION_ERROR));
     assert_eq!(ce.compile_output.as_deref(), Some(&b"main.cpp:1: error"[..]));
     assert_eq!((ce.time, ce.memory, ce.stdout, ce.exit_code, ce.message), (None, None, None, None, None));

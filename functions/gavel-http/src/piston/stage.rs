@@ -60,7 +60,7 @@ pub(crate) fn execution(runtime: &Runtime, record: &JobRecord) -> Execution {
     let (run, compile) = match (&record.status, &record.result) {
         (JobStatus::Completed, Some(result)) => {
             let compile_failed = result.verdict == Verdict::CompilationError;
-            let compile = result.compile.as_ref().map(|compile| compile_stage(compile, compile_failed));
+            let compile = result.compile.as_ref().map(compile_stage);
             let run = match (&compile, result.tests.first()) {
                 // Piston's `run` is a copy of `compile` when the compile failed.
                 (Some(compile), _) if compile_failed => compile.clone(),
@@ -84,23 +84,8 @@ fn run_stage(test: &TestResult) -> Stage {
         Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         None => format!("{stdout}{stderr}"),
     };
-    let killed = Some("SIGKILL".to_owned());
-    let (status, message, signal) = match (test.limit, test.signal, test.exit_code) {
-        (Some(LimitHit::CpuTime), ..) => (Some(Status::TO), Some("Time limit exceeded".into()), killed),
-        (Some(LimitHit::WallTime), ..) => (Some(Status::TO), Some("Time limit exceeded (wall clock)".into()), killed),
-        // Gavel caps each stream; the one that reached it is the longer.
-        (Some(LimitHit::Output), ..) if stderr.len() > stdout.len() => {
-            (Some(Status::EL), Some("stderr length exceeded".into()), killed)
-        }
-        (Some(LimitHit::Output), ..) => (Some(Status::OL), Some("stdout length exceeded".into()), killed),
-        (Some(LimitHit::Memory), ..) => (Some(Status::SG), Some("Memory limit exceeded".into()), killed),
-        (None, Some(signal), _) => {
-            (Some(Status::SG), Some(format!("Caught fatal signal {signal}")), signal_name(signal))
-        }
-        (None, None, Some(0)) => (None, None, None),
-        (None, None, Some(code)) => (Some(Status::RE), Some(format!("Exited with error status {code}")), None),
-        (None, None, None) => (Some(Status::XX), Some("the program ended without an exit status".into()), None),
-    };
+    // Gavel caps each stream; the one that reached it is the longer.
+    let (status, message, signal) = ending(test.limit, test.signal, test.exit_code, stderr.len() > stdout.len());
     Stage {
         stdout,
         stderr,
@@ -115,31 +100,48 @@ fn run_stage(test: &TestResult) -> Stage {
     }
 }
 
+/// How a step ended, as Piston says it: status, message and signal name. `stderr_longer` tells
+/// which stream an output limit blames.
+fn ending(
+    limit: Option<LimitHit>,
+    signal: Option<i32>,
+    exit_code: Option<i32>,
+    stderr_longer: bool,
+) -> (Option<Status>, Option<String>, Option<String>) {
+    let killed = Some("SIGKILL".to_owned());
+    match (limit, signal, exit_code) {
+        (Some(LimitHit::CpuTime), ..) => (Some(Status::TO), Some("Time limit exceeded".into()), killed),
+        (Some(LimitHit::WallTime), ..) => (Some(Status::TO), Some("Time limit exceeded (wall clock)".into()), killed),
+        (Some(LimitHit::Output), ..) if stderr_longer => {
+            (Some(Status::EL), Some("stderr length exceeded".into()), killed)
+        }
+        (Some(LimitHit::Output), ..) => (Some(Status::OL), Some("stdout length exceeded".into()), killed),
+        (Some(LimitHit::Memory), ..) => (Some(Status::SG), Some("Memory limit exceeded".into()), killed),
+        (None, Some(signal), _) => {
+            (Some(Status::SG), Some(format!("Caught fatal signal {signal}")), signal_name(signal))
+        }
+        (None, None, Some(0)) => (None, None, None),
+        (None, None, Some(code)) => (Some(Status::RE), Some(format!("Exited with error status {code}")), None),
+        (None, None, None) => (Some(Status::XX), Some("the program ended without an exit status".into()), None),
+    }
+}
+
 /// Gavel keeps the compiler's output as one text, stdout and stderr joined; compilers write
-/// their diagnostics to stderr, so that is where it goes (and to `output`). Gavel measures the
-/// compile's CPU time only, so wall time and memory are null, as isolate leaves what it lacks.
-fn compile_stage(compile: &CompileResult, failed: bool) -> Stage {
+/// their diagnostics to stderr, so that is where it goes (and to `output`).
+fn compile_stage(compile: &CompileResult) -> Stage {
     let text = lossy(&compile.output, compile.output_encoding);
-    let (status, message) = match (failed, compile.exit_code) {
-        (false, _) => (None, None),
-        (true, Some(code)) if code != 0 => (Some(Status::RE), Some(format!("Exited with error status {code}"))),
-        // The result keeps no signal or limit for the compile step: say what is known.
-        (true, _) => (
-            Some(Status::SG),
-            Some("the compiler was stopped by the server's compile limits (time, memory or output), or crashed".into()),
-        ),
-    };
+    let (status, message, signal) = ending(compile.limit, compile.signal, compile.exit_code, true);
     Stage {
         stdout: String::new(),
         stderr: text.clone(),
         output: text,
         code: compile.exit_code,
-        signal: None,
+        signal,
         message,
         status,
         cpu_time: Some(compile.time_ms),
-        wall_time: None,
-        memory: None,
+        wall_time: Some(compile.wall_time_ms),
+        memory: Some(compile.memory_kb * 1024),
     }
 }
 

@@ -155,7 +155,15 @@ fn output_that_is_not_utf8_is_decoded_as_node_does() {
 }
 
 fn compile(output: &str, exit_code: Option<i32>) -> CompileResult {
-    CompileResult { output: output.into(), output_encoding: Encoding::Utf8, exit_code, time_ms: 250 }
+    CompileResult {
+        output: output.into(),
+        output_encoding: Encoding::Utf8,
+        exit_code,
+        time_ms: 250,
+        wall_time_ms: 300,
+        memory_kb: 20_000,
+        ..CompileResult::default()
+    }
 }
 
 #[test]
@@ -166,7 +174,7 @@ fn a_compiled_run_has_both_stages() {
     assert_eq!(
         answer["compile"],
         json!({"stdout": "", "stderr": "warning: x\n", "output": "warning: x\n", "code": 0, "signal": null,
-            "message": null, "status": null, "cpu_time": 250, "wall_time": null, "memory": null})
+            "message": null, "status": null, "cpu_time": 250, "wall_time": 300, "memory": 20_000 * 1024})
     );
     assert_eq!(answer["run"]["stdout"], "out\n");
 }
@@ -175,20 +183,16 @@ fn a_compiled_run_has_both_stages() {
 fn a_failed_compile_is_also_the_run() {
     let record = record(Verdict::CompilationError, Some(compile("main.cpp:1: error\n", Some(1))), vec![]);
     let answer = execution(&runtime("cpp"), &record);
-    let compile = answer.compile.clone().expect("a compile stage");
-    assert_eq!(
-        (compile.status, compile.code, compile.stderr.as_str()),
-        (Some(Status::RE), Some(1), "main.cpp:1: error\n")
-    );
-    assert_eq!(answer.run, compile);
+    let stage = answer.compile.clone().expect("a compile stage");
+    assert_eq!((stage.status, stage.code, stage.stderr.as_str()), (Some(Status::RE), Some(1), "main.cpp:1: error\n"));
+    assert_eq!(answer.run, stage);
 
-    let killed = record_with_compile(compile_killed());
-    assert_eq!(killed.run.status, Some(Status::SG));
-    assert!(killed.run.message.is_some_and(|m| m.contains("compile limits")));
-}
-
-fn compile_killed() -> CompileResult {
-    compile("", None)
+    // Stopped at the server's compile limits: said as Piston says a run's.
+    let timed_out = CompileResult { signal: Some(9), limit: Some(LimitHit::WallTime), ..compile("", None) };
+    let timed_out = record_with_compile(timed_out).run;
+    assert_eq!((timed_out.status, timed_out.signal.as_deref()), (Some(Status::TO), Some("SIGKILL")));
+    let crashed = record_with_compile(CompileResult { signal: Some(11), ..compile("", None) }).run;
+    assert_eq!((crashed.status, crashed.signal.as_deref()), (Some(Status::SG), Some("SIGSEGV")));
 }
 
 fn record_with_compile(compile: CompileResult) -> Execution {
