@@ -98,7 +98,7 @@ impl Embedded {
     pub async fn open(config: LocalConfig) -> Result<Embedded, LocalError> {
         let dir = &config.data_dir;
         private_data_dir(dir)?;
-        let lock = Arc::new(lock_data_dir(dir)?);
+        let lock = Arc::new(lock_data_dir(dir).await?);
         let db_path = dir.join("gavel.db");
         let db = Db::open(&db_path, Some(lock))?;
         let store = Arc::new(SqliteJobStore::with_db(db.clone(), &db_path)?);
@@ -222,8 +222,12 @@ fn private_data_dir(dir: &Path) -> Result<(), LocalError> {
     Ok(())
 }
 
+/// A predecessor's lock can outlive it by a moment: a process being spawned holds a copy of every
+/// descriptor, the lock's too, until its exec closes them. So a held lock is retried this long.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+
 /// An advisory lock, released by the OS when the process dies (so a crash never leaves it stale).
-fn lock_data_dir(dir: &Path) -> Result<File, LocalError> {
+async fn lock_data_dir(dir: &Path) -> Result<File, LocalError> {
     let path = dir.join("lock");
     let file = OpenOptions::new()
         .create(true)
@@ -232,10 +236,16 @@ fn lock_data_dir(dir: &Path) -> Result<File, LocalError> {
         .mode(0o600)
         .open(&path)
         .map_err(|source| LocalError::Io { path: path.clone(), source })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(LocalError::Locked(dir.to_owned())),
-        Err(TryLockError::Error(source)) => Err(LocalError::Io { path, source }),
+    let deadline = tokio::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(TryLockError::WouldBlock) => return Err(LocalError::Locked(dir.to_owned())),
+            Err(TryLockError::Error(source)) => return Err(LocalError::Io { path, source }),
+        }
     }
 }
 
