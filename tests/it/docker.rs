@@ -329,7 +329,7 @@ async fn the_launcher_fails_clearly_and_cleans_up() {
         source: "import time\ntime.sleep(60)".into(),
         limits: limits.resolve(&LimitsInput { wall_time_ms: Some(30_000), ..LimitsInput::default() }).expect("limits"),
         compile_limits: limits.compile,
-        tests: vec![BundleTest { input: String::new() }],
+        tests: vec![BundleTest::text("")],
         stop_on_first_failure: false,
         output_budget_bytes: limits.resolve_output_budget(&LimitsInput::default()).expect("budget"),
         args: Vec::new(),

@@ -284,7 +284,7 @@ fn a_killed_runner_takes_its_job_with_it() {
             source: code,
             limits: run_limits,
             compile_limits: limits.compile,
-            tests: vec![gavel_core::runner::BundleTest { input: String::new() }],
+            tests: vec![gavel_core::runner::BundleTest::text("")],
             stop_on_first_failure: false,
             output_budget_bytes: 1 << 20,
             args: Vec::new(),

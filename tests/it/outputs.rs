@@ -52,6 +52,34 @@ async fn output_that_is_not_utf8_is_kept_byte_for_byte() {
     );
 }
 
+/// Tests in base64 give a program any bytes on stdin and judge any bytes it writes; the result
+/// echoes them as given.
+#[tokio::test(flavor = "multi_thread")]
+async fn tests_in_base64_carry_any_bytes_both_ways() {
+    let (_dir, server) = fresh();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let (input, echoed) = (b"\x00\xff\xfe 1 2\n".as_slice(), b"\xfe\xff\x00 1 2\n".as_slice());
+    let code = "import sys\nb = sys.stdin.buffer.read()\nsys.stdout.buffer.write(b[:3][::-1] + b[3:])";
+    let view = server
+        .judge(json!({"language": "python", "code": code, "tests": [
+            {"input": b64(input), "expected_output": b64(echoed), "encoding": "base64"},
+            {"input": b64(input), "expected_output": b64(input), "encoding": "base64"}]}))
+        .await;
+    let tests = view["tests"].as_array().expect("tests");
+    let verdicts: Vec<&str> = tests.iter().filter_map(|t| t["verdict"].as_str()).collect();
+    assert_eq!(verdicts, ["accepted", "wrong_answer"], "{view}");
+    assert_eq!(decoded(&tests[0], "stdout"), echoed);
+    assert_eq!((&tests[0]["input"], &tests[0]["encoding"]), (&json!(b64(input)), &json!("base64")));
+    let refused = server
+        .post_json(
+            "/execute",
+            &json!({"language": "python", "code": code,
+            "tests": [{"input": "%%%", "encoding": "base64"}]}),
+        )
+        .await;
+    assert_eq!((refused.0, &refused.1["error"]["field"]), (422, &json!("tests[0].input")), "{}", refused.1);
+}
+
 /// At the caps (100 tests, 8 MiB per stream, the 64 MiB budget) of the worst bytes for JSON,
 /// a result stays within 4/3 of the budget, and the job completes (it is not run again).
 #[tokio::test(flavor = "multi_thread")]

@@ -360,16 +360,20 @@ fn cut_texts(result: &mut JobResult, cap: usize) {
         let mut cut = cut_output(&mut test.stdout, test.stdout_encoding, cap)
             | cut_output(&mut test.stderr, test.stderr_encoding, cap);
         for echo in [&mut test.input, &mut test.expected_output].into_iter().flatten() {
-            cut |= cut_marked(echo, cap);
+            cut |= cut_echo(echo, test.encoding, cap);
         }
         test.truncated |= cut;
     }
     if let Some(compile) = &mut result.compile {
-        // Text says it was cut; base64 cannot without ceasing to decode.
-        match compile.output_encoding {
-            Encoding::Utf8 => cut_marked(&mut compile.output, cap),
-            Encoding::Base64 => cut_output(&mut compile.output, Encoding::Base64, cap),
-        };
+        cut_echo(&mut compile.output, compile.output_encoding, cap);
+    }
+}
+
+/// Text says it was cut; base64 cannot without ceasing to decode.
+fn cut_echo(text: &mut String, encoding: Encoding, cap: usize) -> bool {
+    match encoding {
+        Encoding::Utf8 => cut_marked(text, cap),
+        Encoding::Base64 => cut_output(text, Encoding::Base64, cap),
     }
 }
 
@@ -441,6 +445,8 @@ mod tests {
             hidden: false,
             input: Some(input.to_owned()),
             expected_output: Some(output.to_owned()),
+
+            encoding: Encoding::Utf8,
 
             output_order: Vec::new(),
         }

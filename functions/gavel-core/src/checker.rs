@@ -60,6 +60,46 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// [`Checker::accepts`] for any bytes. Text goes through the text rules; where either side
+    /// is not UTF-8 the same rules apply with ASCII whitespace, and a token that is not text is
+    /// never a number.
+    pub fn accepts_bytes(&self, expected: &[u8], actual: &[u8]) -> bool {
+        if let (Ok(expected), Ok(actual)) = (std::str::from_utf8(expected), std::str::from_utf8(actual)) {
+            return self.accepts(expected, actual);
+        }
+        match *self {
+            Checker::Exact => expected == actual,
+            Checker::Lines => significant_byte_lines(expected).eq(significant_byte_lines(actual)),
+            Checker::Tokens => byte_tokens(expected).eq(byte_tokens(actual)),
+            Checker::Float { abs, rel } => {
+                let (mut want, mut got) = (byte_tokens(expected), byte_tokens(actual));
+                loop {
+                    match (want.next(), got.next()) {
+                        (None, None) => return true,
+                        (Some(w), Some(g)) if w == g => {}
+                        (Some(w), Some(g)) => match (std::str::from_utf8(w), std::str::from_utf8(g)) {
+                            (Ok(w), Ok(g)) if tokens_match(w, g, abs, rel) => {}
+                            _ => return false,
+                        },
+                        _ => return false,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn significant_byte_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let trimmed = bytes.trim_ascii_end();
+    let lines = (!trimmed.is_empty()).then(|| trimmed.split(|&b| b == b'\n').map(<[u8]>::trim_ascii_end));
+    lines.into_iter().flatten()
+}
+
+fn byte_tokens(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(u8::is_ascii_whitespace).filter(|token| !token.is_empty())
+}
+
 /// Lines with trailing whitespace removed, without the trailing blank lines.
 fn significant_lines(text: &str) -> impl Iterator<Item = &str> {
     let trimmed = text.trim_end();
@@ -86,6 +126,21 @@ mod tests {
     use proptest::prelude::*;
 
     const FLOAT: Checker = Checker::Float { abs: 1e-6, rel: 1e-6 };
+
+    #[test]
+    fn bytes_that_are_not_text_follow_the_same_rules() {
+        let expected = b"\xff\xfe 1.0 x\n\n";
+        assert!(Checker::Exact.accepts_bytes(expected, expected));
+        assert!(!Checker::Exact.accepts_bytes(expected, b"\xff\xfe 1.0 x\n"));
+        assert!(Checker::Lines.accepts_bytes(expected, b"\xff\xfe 1.0 x  \n"));
+        assert!(!Checker::Lines.accepts_bytes(expected, b"\xff\xfe  1.0 x"));
+        assert!(Checker::Tokens.accepts_bytes(expected, b"\xff\xfe\n1.0\tx"));
+        assert!(FLOAT.accepts_bytes(expected, b"\xff\xfe 1.0000001 x"));
+        assert!(!FLOAT.accepts_bytes(expected, b"\xff\xfd 1.0 x"));
+        assert!(!Checker::Tokens.accepts_bytes(b"\xff", b"\xfe"));
+        // Text on both sides keeps the text rules.
+        assert!(Checker::Lines.accepts_bytes("é \n".as_bytes(), "é".as_bytes()));
+    }
 
     #[test]
     fn exact_compares_bytes() {
@@ -129,6 +184,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn bytes_judge_as_their_text_does(a in "[ a-c0-9.\n\t]{0,40}", b in "[ a-c0-9.\n\t]{0,40}") {
+            // A first line that is not UTF-8 sends both sides down the byte rules.
+            let bytes = |text: &str| [b"\xff\n".as_slice(), text.as_bytes()].concat();
+            for checker in [Checker::Exact, Checker::Lines, Checker::Tokens, FLOAT] {
+                prop_assert_eq!(checker.accepts(&a, &b), checker.accepts_bytes(&bytes(&a), &bytes(&b)));
+            }
+        }
+
         #[test]
         fn stricter_checkers_imply_looser_ones(a in "[ a-c0-9\n\t]{0,40}", b in "[ a-c0-9\n\t]{0,40}") {
             if Checker::Exact.accepts(&a, &b) { prop_assert!(Checker::Lines.accepts(&a, &b)); }

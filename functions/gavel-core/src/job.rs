@@ -220,6 +220,10 @@ pub struct TestResult {
     /// Only for visible tests that have one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_output: Option<String>,
+    /// How `input` and `expected_output` are written, as the request gave them; shown only
+    /// when `base64`.
+    #[serde(default, skip_serializing_if = "Encoding::is_utf8")]
+    pub encoding: Encoding,
     /// The order stdout and stderr arrived in, for jobs that asked (the rivals' APIs); Gavel's
     /// own API shows the two streams apart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::checker::Checker;
 use crate::job::{CompileResult, JobResult, Outcome, Summary, TestResult};
 use crate::request::{Submission, TestCase};
-use crate::runner::{Bundle, BundleTest, LimitHit, Output, Report, StepReport};
+use crate::runner::{Bundle, BundleTest, Encoding, LimitHit, Output, Report, StepReport};
 use crate::verdict::{self, Verdict};
 
 /// What the trusted side keeps to judge a job: the tests with their expected outputs.
@@ -42,7 +42,7 @@ pub fn split(
         source: submission.code,
         limits: submission.limits,
         compile_limits,
-        tests: submission.tests.iter().map(|t| BundleTest { input: t.input.clone() }).collect(),
+        tests: submission.tests.iter().map(|t| BundleTest { input: t.input.clone(), encoding: t.encoding }).collect(),
         stop_on_first_failure: submission.stop_on_first_failure,
         output_budget_bytes: submission.output_budget_bytes,
         args: submission.args,
@@ -118,10 +118,10 @@ fn step_verdict(checker: Checker, case: &TestCase, step: &StepReport) -> Verdict
         Some(LimitHit::Memory) => Verdict::MemoryLimitExceeded,
         Some(LimitHit::Output) => Verdict::OutputLimitExceeded,
         None if !step.succeeded() => Verdict::RuntimeError,
-        // Output that is not UTF-8 can never match an expected output, which is text.
-        None => match (&case.expected_output, step.stdout.as_str()) {
+        // Output that does not decode (a forged report) matches nothing.
+        None => match (case.expected_bytes(), step.stdout.bytes()) {
             (None, _) => Verdict::Accepted,
-            (Some(expected), Some(actual)) if checker.accepts(expected, &actual) => Verdict::Accepted,
+            (Some(expected), Some(actual)) if checker.accepts_bytes(&expected, &actual) => Verdict::Accepted,
             (Some(_), _) => Verdict::WrongAnswer,
         },
     }
@@ -152,6 +152,7 @@ fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> T
         hidden: case.hidden,
         input: (!case.hidden).then(|| case.input.clone()),
         expected_output: if case.hidden { None } else { case.expected_output.clone() },
+        encoding: if case.hidden { Encoding::Utf8 } else { case.encoding },
         output_order,
     }
 }
@@ -179,7 +180,13 @@ mod tests {
     }
 
     fn case(input: &str, expected: Option<&str>, hidden: bool) -> TestCase {
-        TestCase { name: None, input: input.into(), expected_output: expected.map(Into::into), hidden }
+        TestCase {
+            name: None,
+            input: input.into(),
+            expected_output: expected.map(Into::into),
+            hidden,
+            encoding: Encoding::Utf8,
+        }
     }
 
     fn ran(stdout: &str) -> StepReport {
@@ -212,6 +219,19 @@ mod tests {
         let hidden = &result.tests[1];
         assert!(hidden.input.is_none() && hidden.expected_output.is_none() && hidden.stdout.is_empty());
         assert_eq!(result.tests[0].expected_output.as_deref(), Some("3\n"));
+    }
+
+    #[test]
+    fn binary_expected_outputs_are_judged_byte_for_byte_and_echoed_as_given() {
+        let binary = |expected: &str| TestCase { encoding: Encoding::Base64, ..case("/w==", Some(expected), false) };
+        // "//4K" is ff fe 0a; "//0K" is ff fd 0a.
+        let spec = spec(Checker::Lines, vec![binary("//4K"), binary("//0K")], false);
+        let out = StepReport { exit_code: Some(0), stdout: Output::encode(b"\xff\xfe\n"), ..StepReport::default() };
+        let result = completed(judge(&spec, report(None, vec![out.clone(), out])));
+        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
+        assert_eq!(verdicts, [Verdict::Accepted, Verdict::WrongAnswer]);
+        let first = &result.tests[0];
+        assert_eq!((first.input.as_deref(), first.encoding), (Some("/w=="), Encoding::Base64));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `POST /execute` bodies: parsing rules, defaults and validation against the server's limits.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::checker::Checker;
 use crate::language::{self, Language};
 use crate::limits::{Limits, LimitsInput, ServerLimits};
-use crate::runner::Streams;
+use crate::runner::{Encoding, Streams};
 
 /// The most arguments a program gets, and the bytes of each.
 pub const MAX_ARGS: usize = 128;
@@ -50,6 +52,9 @@ pub struct TestCaseInput {
     pub expected_output: Option<String>,
     #[serde(default)]
     pub hidden: bool,
+    /// How `input` and `expected_output` are written: UTF-8 text, or base64 for any bytes.
+    #[serde(default)]
+    pub encoding: Encoding,
 }
 
 /// A valid request, with defaults applied.
@@ -75,6 +80,27 @@ pub struct TestCase {
     /// Absent: judged by exit status alone.
     pub expected_output: Option<String>,
     pub hidden: bool,
+    /// How `input` and `expected_output` hold their bytes (checked to decode at validation).
+    #[serde(default, skip_serializing_if = "Encoding::is_utf8")]
+    pub encoding: Encoding,
+}
+
+impl TestCase {
+    /// Text input, as the plain run and the original arrays give it.
+    fn text(input: String, expected_output: Option<String>) -> TestCase {
+        TestCase { name: None, input, expected_output, hidden: false, encoding: Encoding::Utf8 }
+    }
+
+    /// The bytes of the program's stdin.
+    pub fn input_bytes(&self) -> Cow<'_, [u8]> {
+        self.encoding.decode(&self.input).unwrap_or_default()
+    }
+
+    /// The bytes of the expected output, if the test has one.
+    pub fn expected_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        let expected = self.expected_output.as_deref()?;
+        Some(self.encoding.decode(expected).unwrap_or_default())
+    }
 }
 
 /// Why a request was refused. Each maps to one HTTP status.
@@ -95,6 +121,18 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> RequestError
 fn check_size(field: impl Into<String>, text: &str, limit: usize) -> Result<(), RequestError> {
     if text.len() > limit {
         return Err(RequestError::TooLarge { field: field.into(), limit, actual: text.len() });
+    }
+    Ok(())
+}
+
+/// Test data decodes in its encoding, and its bytes are within `limit`.
+fn check_data(field: String, encoding: Encoding, text: &str, limit: usize) -> Result<(), RequestError> {
+    let Some(bytes) = encoding.decode(text) else {
+        let message = format!("{field} is not valid base64 (RFC 4648, with padding)");
+        return Err(invalid(field, message));
+    };
+    if bytes.len() > limit {
+        return Err(RequestError::TooLarge { field, limit, actual: bytes.len() });
     }
     Ok(())
 }
@@ -125,9 +163,9 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
         return Err(invalid("tests", format!("at most {} tests, got {}", server.max_tests, tests.len())));
     }
     for (i, test) in tests.iter().enumerate() {
-        check_size(format!("tests[{i}].input"), &test.input, server.max_io_bytes)?;
+        check_data(format!("tests[{i}].input"), test.encoding, &test.input, server.max_io_bytes)?;
         if let Some(expected) = &test.expected_output {
-            check_size(format!("tests[{i}].expected_output"), expected, server.max_io_bytes)?;
+            check_data(format!("tests[{i}].expected_output"), test.encoding, expected, server.max_io_bytes)?;
         }
         if test.name.as_ref().is_some_and(|n| n.len() > 200) {
             return Err(invalid(format!("tests[{i}].name"), "test names are at most 200 bytes"));
@@ -176,7 +214,13 @@ fn collect_tests(
     let tests = match (tests, inputs, outputs) {
         (Some(tests), _, _) => tests
             .into_iter()
-            .map(|t| TestCase { name: t.name, input: t.input, expected_output: t.expected_output, hidden: t.hidden })
+            .map(|t| TestCase {
+                name: t.name,
+                input: t.input,
+                expected_output: t.expected_output,
+                hidden: t.hidden,
+                encoding: t.encoding,
+            })
             .collect(),
         (None, Some(inputs), outputs) => {
             if let Some(outputs) = &outputs
@@ -188,26 +232,13 @@ fn collect_tests(
                 ));
             }
             let mut outputs = outputs.map(Vec::into_iter);
-            inputs
-                .into_iter()
-                .map(|input| TestCase {
-                    name: None,
-                    input,
-                    expected_output: outputs.as_mut().and_then(Iterator::next),
-                    hidden: false,
-                })
-                .collect()
+            inputs.into_iter().map(|input| TestCase::text(input, outputs.as_mut().and_then(Iterator::next))).collect()
         }
         (None, None, Some(_)) => return Err(invalid("inputs", "outputs needs inputs of the same length")),
         (None, None, None) => Vec::new(),
     };
     if tests.is_empty() {
-        return Ok(vec![TestCase {
-            name: None,
-            input: stdin.unwrap_or_default(),
-            expected_output: None,
-            hidden: false,
-        }]);
+        return Ok(vec![TestCase::text(stdin.unwrap_or_default(), None)]);
     }
     if stdin.is_some() {
         return Err(invalid("stdin", "stdin is for a plain run; give each test its own input"));
@@ -225,6 +256,24 @@ mod tests {
     }
 
     #[test]
+    fn base64_tests_carry_any_bytes_to_the_runner_and_are_measured_decoded() {
+        let server = ServerLimits { max_io_bytes: 2, ..ServerLimits::default() };
+        let body = |input: &str| {
+            request(serde_json::json!({"language": "py", "code": "x", "tests": [
+                {"input": input, "expected_output": "/w==", "encoding": "base64"}]}))
+        };
+        // Four base64 characters, two bytes: within a two-byte cap.
+        let sub = validate(body("//4="), &server).expect("valid");
+        assert_eq!(sub.tests[0].expected_bytes().as_deref(), Some(b"\xff".as_slice()));
+        let (bundle, _) = crate::judge::split(sub.clone(), crate::job::JobId::new(), sub.limits);
+        assert_eq!(bundle.tests[0].input_bytes().as_deref(), Some(b"\xff\xfe".as_slice()));
+        let err = validate(body("not base64!"), &server).expect_err("refused");
+        assert_eq!(err.to_string(), "tests[0].input is not valid base64 (RFC 4648, with padding)");
+        let err = validate(body("AAAA"), &server).expect_err("refused");
+        assert!(matches!(err, RequestError::TooLarge { actual: 3, .. }), "{err:?}");
+    }
+
+    #[test]
     fn plain_run_becomes_one_test_with_stdin() {
         let sub = validate(
             request(serde_json::json!({"language": "py", "code": "print(input())", "stdin": "hi\n"})),
@@ -232,10 +281,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(sub.language.id, "python");
-        assert_eq!(
-            sub.tests,
-            vec![TestCase { name: None, input: "hi\n".into(), expected_output: None, hidden: false }]
-        );
+        assert_eq!(sub.tests, vec![TestCase::text("hi\n".into(), None)]);
         assert_eq!(sub.checker, Checker::Lines);
     }
 

@@ -1,6 +1,8 @@
 //! The runner contract: the bundle the runner reads and the report it writes.
 //! The bundle never holds expected outputs; those stay on the trusted side.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::isolation::Isolation;
@@ -89,6 +91,21 @@ pub fn interleave(stdout: &[u8], stderr: &[u8], order: &[Segment]) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleTest {
     pub input: String,
+    /// How `input` holds the bytes of the program's stdin.
+    #[serde(default, skip_serializing_if = "Encoding::is_utf8")]
+    pub encoding: Encoding,
+}
+
+impl BundleTest {
+    /// Plain text input.
+    pub fn text(input: impl Into<String>) -> BundleTest {
+        BundleTest { input: input.into(), encoding: Encoding::Utf8 }
+    }
+
+    /// The bytes of stdin; `None` for base64 that does not decode (a forged bundle).
+    pub fn input_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        self.encoding.decode(&self.input)
+    }
 }
 
 /// What the runner measured. Written once, at the end.

@@ -261,6 +261,12 @@ fn schemas() -> Value {
                     "type": "boolean",
                     "default": false,
                     "description": "Input, expected output and program output are never shown"
+                },
+                "encoding": {
+                    "type": "string",
+                    "enum": ["utf8", "base64"],
+                    "default": "utf8",
+                    "description": "How input and expected_output are written: text, or base64 (RFC 4648, padded) for any bytes; size limits count the decoded bytes"
                 }
             }
         },
@@ -372,7 +378,12 @@ fn schemas() -> Value {
                 "limit": { "type": ["string", "null"], "enum": ["cpu_time", "wall_time", "memory", "output", null] },
                 "hidden": { "type": "boolean" },
                 "input": { "type": "string", "description": "Visible tests only" },
-                "expected_output": { "type": "string", "description": "Visible tests only" }
+                "expected_output": { "type": "string", "description": "Visible tests only" },
+                "encoding": {
+                    "type": "string",
+                    "enum": ["base64"],
+                    "description": "Present when input and expected_output are base64, as the request gave them"
+                }
             }
         },
         "Encoding": {

@@ -182,6 +182,7 @@ mod tests {
             hidden,
             input: Some("secret-in".into()),
             expected_output: Some("secret-expected".into()),
+            encoding: Encoding::Utf8,
             output_order: vec![Segment { stream: Stream::Stdout, len: 10 }],
         }
     }

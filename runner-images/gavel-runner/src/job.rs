@@ -78,12 +78,15 @@ fn run_steps(
     // One budget for every test's output: a test past it is stopped at the output limit.
     let mut budget = bundle.output_budget_bytes;
     for test in &bundle.tests {
+        let Some(stdin) = test.input_bytes() else {
+            return Err(sandbox::SandboxError::InvalidCommand("a test's base64 input does not decode".into()));
+        };
         let argv: Vec<&str> = lang.run.iter().copied().chain(bundle.args.iter().map(String::as_str)).collect();
         let run = RunCommand {
             combined_output_bytes: budget,
             merge_stderr: bundle.streams.merge_stderr,
             keep_order: bundle.streams.keep_order,
-            ..command(lang, &argv, test.input.clone().into_bytes(), &bundle.limits, false)
+            ..command(lang, &argv, stdin.into_owned(), &bundle.limits, false)
         };
         let outcome = sandbox.run(&run)?;
         budget = budget.saturating_sub((outcome.stdout.len() + outcome.stderr.len()) as u64);

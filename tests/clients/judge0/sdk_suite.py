@@ -100,6 +100,16 @@ def main():
     check(r.status == Status.ACCEPTED and r.stdout == "\\xff\\xfe bytes\n",
           "output that is not UTF-8 arrives base64 (the SDK shows it backslash-escaped)", r)
 
+    # Bytes that are not UTF-8 in stdin and expected output. The SDK's model takes only text, so
+    # the submission is built past its validation; the SDK's own body encoding base64s bytes.
+    raw = b"\xff\xfe caf\xe9\n"
+    for expected, status in [(raw, Status.ACCEPTED), (b"\xff\xfd caf\xe9\n", Status.WRONG_ANSWER)]:
+        s = Submission.model_construct(source_code=programs["c"]["echo"], language=50, stdin=raw,
+                                       expected_output=expected)
+        r = judge0.run(client=client, submissions=s)
+        check(r.status == status and r.stdout == "\\xff\\xfe caf\\xe9\n",
+              f"stdin and expected output that are not UTF-8: {status.name}", r)
+
     # Every language this deployment runs, through every id (all three GCC ids for C and C++),
     # in one batch call; ids beyond the batch size go in further chunks.
     hellos = [Submission(source_code=programs[GAVEL_IDS[i]]["hello"], language=i) for i in sorted(ids)]

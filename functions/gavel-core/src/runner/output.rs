@@ -20,6 +20,20 @@ pub enum Encoding {
     Base64,
 }
 
+impl Encoding {
+    /// The bytes `text` holds; `None` for base64 that does not decode.
+    pub fn decode(self, text: &str) -> Option<Cow<'_, [u8]>> {
+        match self {
+            Encoding::Utf8 => Some(Cow::Borrowed(text.as_bytes())),
+            Encoding::Base64 => BASE64.decode(text).ok().map(Cow::Owned),
+        }
+    }
+
+    pub fn is_utf8(&self) -> bool {
+        *self == Encoding::Utf8
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Output {
     pub text: String,
@@ -37,6 +51,11 @@ impl Output {
         }
     }
 
+    /// `bytes` as base64, whatever they are (for data that must share one encoding).
+    pub fn base64(bytes: &[u8]) -> Output {
+        Output { text: BASE64.encode(bytes), encoding: Encoding::Base64 }
+    }
+
     /// Text that is already known to be UTF-8 (the runner's own messages).
     pub fn text(text: impl Into<String>) -> Output {
         Output { text: text.into(), encoding: Encoding::Utf8 }
@@ -44,10 +63,7 @@ impl Output {
 
     /// The bytes the program wrote; `None` for base64 that does not decode (a forged report).
     pub fn bytes(&self) -> Option<Cow<'_, [u8]>> {
-        match self.encoding {
-            Encoding::Utf8 => Some(Cow::Borrowed(self.text.as_bytes())),
-            Encoding::Base64 => BASE64.decode(&self.text).ok().map(Cow::Owned),
-        }
+        self.encoding.decode(&self.text)
     }
 
     /// The output as text, if the bytes are UTF-8.

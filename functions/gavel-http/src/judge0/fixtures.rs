@@ -25,6 +25,7 @@ pub(super) fn ran(verdict: Verdict, stdout: &[u8]) -> TestResult {
         hidden: false,
         input: None,
         expected_output: None,
+        encoding: Encoding::Utf8,
         output_order: Vec::new(),
     }
 }

@@ -5,14 +5,14 @@
 use chrono::Utc;
 use gavel_core::checker::Checker;
 use gavel_core::request::{ExecuteRequest, TestCaseInput};
-use gavel_core::runner::Streams;
+use gavel_core::runner::{Encoding, Output, Streams};
 use gavel_core::usecases;
 use gavel_core::{JobId, Language, ServerLimits};
 
 use super::args;
 use super::error::Judge0Error;
 use super::limits::Rules;
-use super::record::{self, Shared, StoredJob};
+use super::record::{self, Item, Shared, StoredJob};
 use super::request::Submission;
 use super::token;
 use crate::AppState;
@@ -66,12 +66,13 @@ pub(super) fn execute_request(group: &Group, job_id: &JobId, rules: &Rules, serv
         .flat_map(|(i, item)| (1..=runs).map(move |run| (i, run, item)))
         .map(|(i, run, item)| {
             let token = token::token(job_id, i);
+            let (input, expected_output, encoding) = test_data(item);
             TestCaseInput {
                 name: Some(if runs == 1 { token } else { format!("{token} run {run}") }),
-                input: item.stdin.as_ref().map(|stdin| stdin.text.clone()).unwrap_or_default(),
-                // Not UTF-8: compared by the Judge0 layer when the job is read (`status.rs`).
-                expected_output: item.expected_output.as_ref().and_then(|e| e.as_str()).map(Into::into),
+                input,
+                expected_output,
                 hidden: false,
+                encoding,
             }
         })
         .collect();
@@ -89,6 +90,21 @@ pub(super) fn execute_request(group: &Group, job_id: &JobId, rules: &Rules, serv
         streams: Streams { merge_stderr: shared.redirect_stderr_to_stdout, keep_order: false },
         ..ExecuteRequest::default()
     }
+}
+
+/// An item's stdin and expected output as one Gavel test gives them: text, or base64 for both
+/// when either is not UTF-8.
+fn test_data(item: &Item) -> (String, Option<String>, Encoding) {
+    let (stdin, expected) = (item.stdin.as_ref(), item.expected_output.as_ref());
+    if [stdin, expected].into_iter().flatten().all(|data| data.encoding == Encoding::Utf8) {
+        return (
+            stdin.map(|stdin| stdin.text.clone()).unwrap_or_default(),
+            expected.map(|e| e.text.clone()),
+            Encoding::Utf8,
+        );
+    }
+    let base64 = |data: &Output| Output::base64(&data.bytes().unwrap_or_default()).text;
+    (stdin.map(base64).unwrap_or_default(), expected.map(base64), Encoding::Base64)
 }
 
 /// Submits a group as one job: its Judge0 data first, so a token handed out can always be read.

@@ -94,3 +94,18 @@ fn a_lone_submissions_runs_stop_at_the_first_failure() {
     assert_eq!(request.tests.map(|t| t.len()), Some(3));
     assert_eq!(request.args, None);
 }
+
+#[test]
+fn bytes_that_are_not_utf8_reach_gavel_as_base64_tests() {
+    let item = |stdin: &[u8], expected: &[u8]| Item {
+        stdin: Some(Output::encode(stdin)),
+        expected_output: Some(Output::encode(expected)),
+    };
+    let (input, expected, encoding) = test_data(&item(b"1 2\n", "3 é\n".as_bytes()));
+    assert_eq!((input.as_str(), expected.as_deref(), encoding), ("1 2\n", Some("3 é\n"), Encoding::Utf8));
+    // One side not UTF-8 puts both in base64: "MSAyCg==" is "1 2\n", "/wo=" is ff 0a.
+    let (input, expected, encoding) = test_data(&item(b"1 2\n", b"\xff\n"));
+    assert_eq!((input.as_str(), expected.as_deref(), encoding), ("MSAyCg==", Some("/wo="), Encoding::Base64));
+    let nothing = Item { stdin: None, expected_output: None };
+    assert_eq!(test_data(&nothing), (String::new(), None, Encoding::Utf8));
+}

@@ -194,10 +194,11 @@ pub(super) fn validate(body: &Value, ctx: &Context<'_>) -> Result<Submission, Fi
     if boolean(scalar(body, "enable_network")) == Some(true) {
         errors.add("enable_network", "enabling network is not allowed");
     }
-    let (source, stdin) =
-        (gavel_text(source, "source_code", ctx, &mut errors), gavel_text(stdin, "stdin", ctx, &mut errors));
-    if expected.as_ref().is_some_and(|expected| expected.len() > ctx.server.max_io_bytes) {
-        errors.add("expected_output", format!("is too long (maximum is {} bytes)", ctx.server.max_io_bytes));
+    let source = gavel_source(source, ctx, &mut errors);
+    for (key, data) in [("stdin", &stdin), ("expected_output", &expected)] {
+        if data.as_ref().is_some_and(|data| data.len() > ctx.server.max_io_bytes) {
+            errors.add(key, format!("is too long (maximum is {} bytes)", ctx.server.max_io_bytes));
+        }
     }
     if arguments.as_ref().is_some_and(|arguments| arguments.contains('\0')) {
         errors.add("command_line_arguments", "must not contain NUL bytes");
@@ -229,33 +230,27 @@ pub(super) fn validate(body: &Value, ctx: &Context<'_>) -> Result<Submission, Fi
         enable_per_process_and_thread_memory_limit: false,
         redirect_stderr_to_stdout: boolean(scalar(body, "redirect_stderr_to_stdout")).unwrap_or(false),
     };
-    let item = Item { stdin: stdin.map(Output::text), expected_output: expected.as_deref().map(Output::encode) };
+    let item =
+        Item { stdin: stdin.as_deref().map(Output::encode), expected_output: expected.as_deref().map(Output::encode) };
     Ok(Submission { language, shared, item })
 }
 
-/// What Gavel takes as text (the source, stdin): UTF-8, within its size cap, without NULs in
-/// the source.
-fn gavel_text(
-    bytes: Option<Vec<u8>>,
-    key: &'static str,
-    ctx: &Context<'_>,
-    errors: &mut FieldErrors,
-) -> Option<String> {
+/// The source as Gavel takes it: UTF-8 text within its size cap, without NULs. (Stdin and the
+/// expected output may be any bytes.)
+fn gavel_source(bytes: Option<Vec<u8>>, ctx: &Context<'_>, errors: &mut FieldErrors) -> Option<String> {
+    const KEY: &str = "source_code";
     let bytes = bytes?;
-    let (cap, what) = match key {
-        "source_code" => (ctx.server.max_code_bytes, "source code"),
-        _ => (ctx.server.max_io_bytes, "standard input"),
-    };
+    let cap = ctx.server.max_code_bytes;
     if bytes.len() > cap {
-        errors.add(key, format!("is too long (maximum is {cap} bytes)"));
+        errors.add(KEY, format!("is too long (maximum is {cap} bytes)"));
     }
-    if key == "source_code" && bytes.contains(&0) {
-        errors.add(key, "must not contain NUL bytes");
+    if bytes.contains(&0) {
+        errors.add(KEY, "must not contain NUL bytes");
     }
     match String::from_utf8(bytes) {
         Ok(text) => Some(text),
         Err(_) => {
-            errors.add(key, format!("is not valid UTF-8: Gavel takes {what} as text"));
+            errors.add(KEY, "is not valid UTF-8: Gavel takes source code as text");
             None
         }
     }

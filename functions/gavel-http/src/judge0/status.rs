@@ -84,17 +84,8 @@ pub(super) struct Execution {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// How a submission is judged whose expected output Gavel's checker could not take.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Expected<'a> {
-    /// Gavel's `lines` checker judged it (or there was nothing to compare).
-    ByGavel,
-    /// Bytes that are not UTF-8: compared here, as Judge0 compares them.
-    Bytes(&'a [u8]),
-}
-
 /// The submission whose runs are `runs` (tests of the job, in order) in `record`.
-pub(super) fn execution(record: &JobRecord, runs: Range<usize>, expected: Expected<'_>) -> Execution {
+pub(super) fn execution(record: &JobRecord, runs: Range<usize>) -> Execution {
     let finished_at = record.finished_at;
     match (record.status, &record.result) {
         (JobStatus::Pending, _) => Execution { status: Some(IN_QUEUE), ..Execution::default() },
@@ -105,11 +96,11 @@ pub(super) fn execution(record: &JobRecord, runs: Range<usize>, expected: Expect
             finished_at,
             ..Execution::default()
         },
-        (JobStatus::Completed, Some(result)) => Execution { finished_at, ..completed(result, runs, expected) },
+        (JobStatus::Completed, Some(result)) => Execution { finished_at, ..completed(result, runs) },
     }
 }
 
-fn completed(result: &JobResult, runs: Range<usize>, expected: Expected<'_>) -> Execution {
+fn completed(result: &JobResult, runs: Range<usize>) -> Execution {
     let compile_output = result.compile.as_ref().and_then(|compile| match compile.limit {
         // Judge0's words for a compiler it stopped at its time limit, instead of what it wrote.
         Some(LimitHit::CpuTime | LimitHit::WallTime) => Some(b"Compilation time limit exceeded.".to_vec()),
@@ -123,7 +114,7 @@ fn completed(result: &JobResult, runs: Range<usize>, expected: Expected<'_>) -> 
     // Judge0 stops at the first run that is not accepted and reports that one.
     let mut ran: Vec<(&TestResult, Judged)> = Vec::new();
     for test in tests.iter().filter(|t| t.verdict != Verdict::Skipped) {
-        let judged = judge(test, expected);
+        let judged = judge(test);
         let accepted = judged.status == ACCEPTED;
         ran.push((test, judged));
         if !accepted {
@@ -166,7 +157,7 @@ struct Judged {
 
 /// One run as isolate would have seen it: a time-out, a signal, an exit status, or output to
 /// compare.
-fn judge(test: &TestResult, expected: Expected<'_>) -> Judged {
+fn judge(test: &TestResult) -> Judged {
     let ended =
         |status, exit_code, exit_signal, message: Option<String>| Judged { status, exit_code, exit_signal, message };
     let exited = |code: i32| ended(NZEC, code, None, Some(format!("Exited with error status {code}")));
@@ -186,37 +177,12 @@ fn judge(test: &TestResult, expected: Expected<'_>) -> Judged {
             (None, Some(code)) if code != 0 => exited(code),
             _ => ended(OTHER, test.exit_code.unwrap_or(0), None, None),
         },
-        Verdict::Accepted | Verdict::WrongAnswer => {
-            let accepted = match expected {
-                Expected::ByGavel => test.verdict == Verdict::Accepted,
-                Expected::Bytes(expected) => {
-                    let stdout = non_empty(&test.stdout, test.stdout_encoding);
-                    stdout.is_some_and(|stdout| strip(&stdout) == strip(expected))
-                }
-            };
-            ended(if accepted { ACCEPTED } else { WRONG_ANSWER }, test.exit_code.unwrap_or(0), None, None)
-        }
+        Verdict::Accepted => ended(ACCEPTED, test.exit_code.unwrap_or(0), None, None),
+        Verdict::WrongAnswer => ended(WRONG_ANSWER, test.exit_code.unwrap_or(0), None, None),
         Verdict::CompilationError | Verdict::InternalError | Verdict::Skipped => {
             ended(INTERNAL_ERROR, 0, None, Some("internal error".into()))
         }
     }
-}
-
-/// Judge0's `strip` on its binary strings: each line's trailing whitespace (and NULs) and the
-/// trailing blank lines dropped.
-fn strip(text: &[u8]) -> Vec<u8> {
-    let joined: Vec<u8> = text.split(|b| *b == b'\n').map(rstrip).collect::<Vec<_>>().join(&b'\n');
-    rstrip(&joined).to_vec()
-}
-
-/// Ruby's `rstrip`: trailing ASCII whitespace and NULs.
-fn rstrip(mut line: &[u8]) -> &[u8] {
-    while let [rest @ .., last] = line
-        && matches!(last, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0)
-    {
-        line = rest;
-    }
-    line
 }
 
 /// Output bytes; `None` for none, as Judge0 stores an empty output.

@@ -19,7 +19,7 @@ fn completed(tests: Vec<TestResult>, verdict: Verdict) -> JobRecord {
 
 fn one(test: TestResult) -> Execution {
     let verdict = test.verdict;
-    execution(&completed(vec![test], verdict), 0..1, Expected::ByGavel)
+    execution(&completed(vec![test], verdict), 0..1)
 }
 
 #[test]
@@ -78,12 +78,12 @@ fn a_compilation_error_clears_the_run_attributes() {
             ..CompileResult::default()
         });
     }
-    let ce = execution(&record, 0..1, Expected::ByGavel);
+    let ce = execution(&record, 0..1);
     let mut stopped = record.clone();
     if let Some(compile) = stopped.result.as_mut().and_then(|result| result.compile.as_mut()) {
         compile.limit = Some(LimitHit::WallTime);
     }
-    let timed_out = execution(&stopped, 0..1, Expected::ByGavel);
+    let timed_out = execution(&stopped, 0..1);
     assert_eq!(timed_out.status, Some(COMPILATION_ERROR));
     assert_eq!(timed_out.compile_output.as_deref(), Some(&b"Compilation time limit exceeded."[..]));
     assert_eq!(ce.status, Some(COMPILATION_ERROR));
@@ -94,14 +94,11 @@ fn a_compilation_error_clears_the_run_attributes() {
 #[test]
 fn job_states_before_and_beyond_a_result() {
     let pending = JobRecord::pending(JobId::new(), "c", Utc::now());
-    assert_eq!(
-        execution(&pending, 0..1, Expected::ByGavel),
-        Execution { status: Some(IN_QUEUE), ..Execution::default() }
-    );
+    assert_eq!(execution(&pending, 0..1), Execution { status: Some(IN_QUEUE), ..Execution::default() });
     let running = JobRecord { status: JobStatus::Running, ..pending.clone() };
-    assert_eq!(execution(&running, 0..1, Expected::ByGavel).status, Some(PROCESSING));
+    assert_eq!(execution(&running, 0..1).status, Some(PROCESSING));
     let failed = JobRecord { status: JobStatus::Failed, error: Some("no runner".into()), ..pending };
-    let failed = execution(&failed, 0..1, Expected::ByGavel);
+    let failed = execution(&failed, 0..1);
     assert_eq!((failed.status, failed.message.as_deref()), (Some(INTERNAL_ERROR), Some("no runner")));
     let internal = one(run(Verdict::InternalError));
     assert_eq!(internal.status, Some(INTERNAL_ERROR));
@@ -113,45 +110,21 @@ fn several_runs_stop_at_the_first_failure_and_average() {
     let slow = TestResult { time_ms: 21, memory_kb: 2001, wall_time_ms: 99, ..run(Verdict::Accepted) };
     let wrong = TestResult { time_ms: 30, memory_kb: 3000, ..run(Verdict::WrongAnswer) };
     let record = completed(vec![fast.clone(), slow.clone(), fast.clone()], Verdict::Accepted);
-    let all = execution(&record, 0..3, Expected::ByGavel);
+    let all = execution(&record, 0..3);
     assert_eq!((all.status, all.memory), (Some(ACCEPTED), Some(1333)), "the integer column truncates");
     assert_eq!(all.time, Some(41.0 / 3.0 / 1000.0));
     let record = completed(vec![fast, wrong, slow], Verdict::WrongAnswer);
-    let stopped = execution(&record, 0..3, Expected::ByGavel);
+    let stopped = execution(&record, 0..3);
     assert_eq!((stopped.status, stopped.time, stopped.memory), (Some(WRONG_ANSWER), Some(0.02), Some(2000)));
 }
 
 #[test]
 fn a_job_of_several_submissions_is_read_by_range() {
     let record = completed(vec![run(Verdict::Accepted), run(Verdict::WrongAnswer)], Verdict::WrongAnswer);
-    assert_eq!(execution(&record, 0..1, Expected::ByGavel).status, Some(ACCEPTED));
-    assert_eq!(execution(&record, 1..2, Expected::ByGavel).status, Some(WRONG_ANSWER));
-    let missing = execution(&record, 2..3, Expected::ByGavel);
+    assert_eq!(execution(&record, 0..1).status, Some(ACCEPTED));
+    assert_eq!(execution(&record, 1..2).status, Some(WRONG_ANSWER));
+    let missing = execution(&record, 2..3);
     assert_eq!(missing.status, Some(INTERNAL_ERROR));
-}
-
-#[test]
-fn expected_output_that_is_not_utf8_is_compared_here_as_judge0_compares() {
-    let binary = |stdout: &[u8]| {
-        let output = Output::encode(stdout);
-        TestResult { stdout: output.text, stdout_encoding: output.encoding, ..run(Verdict::Accepted) }
-    };
-    let judged = |stdout: &[u8], expected: &[u8]| one_with(binary(stdout), Expected::Bytes(expected)).status;
-    assert_eq!(judged(b"\xff\xfe  \n\n", b"\xff\xfe"), Some(ACCEPTED), "trailing blanks are ignored");
-    assert_eq!(judged(b"\xff\xfd\n", b"\xff\xfe\n"), Some(WRONG_ANSWER));
-    assert_eq!(judged(b"", b"\xff"), Some(WRONG_ANSWER));
-}
-
-fn one_with(test: TestResult, expected: Expected<'_>) -> Execution {
-    let verdict = test.verdict;
-    execution(&completed(vec![test], verdict), 0..1, expected)
-}
-
-#[test]
-fn strip_is_judge0s() {
-    assert_eq!(strip(b"1 \n2\t\n\n\n"), b"1\n2");
-    assert_eq!(strip(b"\n\na"), b"\n\na", "leading blank lines count");
-    assert_eq!(strip(b"a\0\r\n"), b"a");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::base64;
 use super::fields::Fields;
 use super::limits::decimal;
 use super::record::StoredJob;
-use super::status::{self, Expected, Status};
+use super::status::{self, Status};
 
 /// A JSON object whose keys keep the order they were put in.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -106,11 +106,7 @@ impl Submission<'_> {
         let shared = &self.job.shared;
         let item = self.job.items.get(self.item);
         let expected = bytes(item.and_then(|item| item.expected_output.as_ref()));
-        let judged_by = match &expected {
-            Some(expected) if std::str::from_utf8(expected).is_err() => Expected::Bytes(expected),
-            _ => Expected::ByGavel,
-        };
-        let run = status::execution(self.record, self.job.runs(self.item), judged_by);
+        let run = status::execution(self.record, self.job.runs(self.item));
         let text = |value: Option<&[u8]>| -> Result<Value, NotUtf8> {
             Ok(match value {
                 None => Value::Null,

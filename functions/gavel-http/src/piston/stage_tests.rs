@@ -4,7 +4,7 @@ use gavel_core::JobId;
 use gavel_core::isolation::{Isolation, IsolationLevel};
 use gavel_core::job::{JobResult, Summary};
 use gavel_core::language::{self, LanguageStatus};
-use gavel_core::runner::{Segment, Stream};
+use gavel_core::runner::{Encoding, Segment, Stream};
 use serde_json::json;
 
 use super::*;
@@ -34,6 +34,7 @@ fn test(exit_code: Option<i32>, signal: Option<i32>, limit: Option<LimitHit>) ->
         hidden: false,
         input: None,
         expected_output: None,
+        encoding: Encoding::Utf8,
         output_order: Vec::new(),
     }
 }
