@@ -1,5 +1,6 @@
 //! Gavel's integration tests: one binary, real adapters, real sandbox, real toolchains.
 
+mod callbacks;
 mod cli;
 mod cloud;
 mod contract;

@@ -7,7 +7,7 @@ use gavel_core::ServerLimits;
 use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
 use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore};
-use gavel_http::AppState;
+use gavel_http::{AppState, Judge0Config};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::util::MapRequest;
@@ -24,8 +24,9 @@ pub type App = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http:
 
 /// The router `gavel serve` serves, over the cloud's adapters, with the server's `limits` (the
 /// job output budget the complete function's memory can hold: `gavel_aws::LimitsConfig`) and
-/// the `languages` of the stack's runner images (`gavel_aws::ToolchainsConfig`).
-pub fn app(ports: Ports, limits: ServerLimits, languages: Vec<LanguageStatus>) -> App {
+/// the `languages` of the stack's runner images (`gavel_aws::ToolchainsConfig`), and the Judge0
+/// API's settings.
+pub fn app(ports: Ports, limits: ServerLimits, languages: Vec<LanguageStatus>, judge0: Judge0Config) -> App {
     let router = gavel_http::router(AppState {
         store: ports.store,
         blobs: ports.blobs,
@@ -40,7 +41,7 @@ pub fn app(ports: Ports, limits: ServerLimits, languages: Vec<LanguageStatus>) -
         job_finished: None,
         // API Gateway ends a request after 29 s.
         max_wait: Duration::from_secs(25),
-        judge0: Arc::new(gavel_http::Judge0Config::from_env()),
+        judge0: Arc::new(judge0),
         piston: Arc::new(gavel_http::PistonConfig::from_env()),
     });
     MapRequest::new(router, without_stage)

@@ -24,5 +24,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         blobs: Arc::new(S3BlobStore::new(gavel_aws::s3_client(&sdk), blobs.bucket, blobs.presign_expiry)),
         queue: Arc::new(SqsJobQueue::new(gavel_aws::sqs_client(&sdk), queue.queue_url, queue.capacity)),
     };
-    lambda_http::run(app(ports, limits.server_limits(), toolchains.languages())).await
+    let judge0 = gavel_http::Judge0Config::from_env();
+    lambda_http::run(app(ports, limits.server_limits(), toolchains.languages(), judge0)).await
 }

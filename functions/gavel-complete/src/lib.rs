@@ -14,9 +14,11 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use gavel_core::JobId;
+use gavel_core::hooks::NotifyingJobStore;
 use gavel_core::job::Transition;
 use gavel_core::ports::{BlobStore, JobStore, Unavailable};
 use gavel_core::usecases::{self, CompleteError};
+use gavel_http::{Delivery, Judge0Callbacks, Judge0Config};
 
 pub use events::{ContainerState, TaskStateChange};
 use events::{JobEvent, stop_reason};
@@ -27,6 +29,23 @@ pub use failures::handle_failures;
 pub struct Ports {
     pub store: Arc<dyn JobStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Told of each job the store ends; settled before the invocation answers.
+    pub callbacks: Arc<Judge0Callbacks>,
+}
+
+impl Ports {
+    /// The ports over `store` and `blobs`, where each job that ends makes its Judge0 callbacks
+    /// before the invocation answers (a Lambda may be frozen as soon as it has).
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        blobs: Arc<dyn BlobStore>,
+        judge0: &Judge0Config,
+    ) -> Result<Ports, reqwest::Error> {
+        let callbacks =
+            Arc::new(Judge0Callbacks::new(Arc::clone(&store), Arc::clone(&blobs), judge0, Delivery::Settled)?);
+        let store = Arc::new(NotifyingJobStore::new(store, callbacks.clone()));
+        Ok(Ports { store, blobs, callbacks })
+    }
 }
 
 /// What happened to each job the event named.
@@ -44,6 +63,12 @@ pub enum Error {
 /// Any event of this function: an SQS batch of one of its queues (answered with the batch item
 /// failures), else a report-written or task-stopped event (answered with how many jobs it named).
 pub async fn respond(ports: &Ports, max_receives: u32, event: serde_json::Value) -> Result<serde_json::Value, Error> {
+    let answer = answer(ports, max_receives, event).await;
+    ports.callbacks.settle().await;
+    answer
+}
+
+async fn answer(ports: &Ports, max_receives: u32, event: serde_json::Value) -> Result<serde_json::Value, Error> {
     if failures::is_sqs(&event) {
         let batch: SqsEvent = serde_json::from_value(event).map_err(Error::Batch)?;
         let answer = handle_failures(ports, max_receives, batch).await;

@@ -12,10 +12,11 @@ async fn main() -> Result<(), Error> {
     let (jobs, blobs, redrive) =
         (JobStoreConfig::from_env()?, BlobStoreConfig::from_env()?, RedriveConfig::from_env()?);
     let sdk = gavel_aws::sdk_config().await;
-    let ports = Ports {
-        store: Arc::new(DynamoJobStore::new(gavel_aws::dynamodb_client(&sdk), jobs.table)),
-        blobs: Arc::new(S3BlobStore::new(gavel_aws::s3_client(&sdk), blobs.bucket, blobs.presign_expiry)),
-    };
+    let ports = Ports::new(
+        Arc::new(DynamoJobStore::new(gavel_aws::dynamodb_client(&sdk), jobs.table)),
+        Arc::new(S3BlobStore::new(gavel_aws::s3_client(&sdk), blobs.bucket, blobs.presign_expiry)),
+        &gavel_http::Judge0Config::from_env(),
+    )?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let ports = ports.clone();
         async move { respond(&ports, redrive.max_receives, event.payload).await.map_err(Error::from) }

@@ -242,4 +242,4 @@ pub async fn get(store: &dyn JobStore, job_id: &str, now: DateTime<Utc>) -> Resu
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

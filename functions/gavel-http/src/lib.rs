@@ -30,7 +30,7 @@ mod result;
 
 pub use error::{ApiError, CODES, RETRY_AFTER_SECS};
 pub use info::{LanguageView, languages_view};
-pub use judge0::Judge0Config;
+pub use judge0::{Delivery, Judge0Callbacks, Judge0Config};
 pub use piston::PistonConfig;
 pub use result::MAX_WAIT_SECS;
 

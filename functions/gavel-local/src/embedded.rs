@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use gavel_core::hooks::{JobEnded, NotifyingJobStore};
 use gavel_core::isolation::{Isolation, IsolationPolicy};
 use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore, TaskLauncher};
@@ -159,8 +160,17 @@ impl Embedded {
 
     /// Starts the workers and the sweeper; stop them with [`WorkerPool::shutdown`].
     pub fn start(&self) -> WorkerPool {
+        self.start_workers(self.job_store())
+    }
+
+    /// [`Embedded::start`], with `hook` told of each job that ends.
+    pub fn start_notifying(&self, hook: Arc<dyn JobEnded>) -> WorkerPool {
+        self.start_workers(Arc::new(NotifyingJobStore::new(self.job_store(), hook)))
+    }
+
+    fn start_workers(&self, store: Arc<dyn JobStore>) -> WorkerPool {
         let deps = WorkerDeps {
-            store: self.job_store(),
+            store,
             blobs: self.blob_store(),
             launcher: self.task_launcher(),
             queue: Arc::clone(&self.queue),

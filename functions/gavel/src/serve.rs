@@ -220,6 +220,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         judge0: Arc::new(gavel_http::Judge0Config::from_env()),
         piston: Arc::new(gavel_http::PistonConfig::from_env()),
     };
+    // Judge0's callbacks go out when a job ends, without holding up the worker.
+    let callbacks = gavel_http::Judge0Callbacks::new(
+        services.job_store(),
+        services.blob_store(),
+        &state.judge0,
+        gavel_http::Delivery::Background,
+    )
+    .context("the HTTP client for Judge0's callbacks")?;
     let mut listeners = vec![Listener::bind("gavel", args.addr, gavel_http::router(state.clone())).await?];
     if let Some(addr) = args.judge0_addr {
         listeners.push(Listener::bind("judge0", addr, gavel_http::judge0_router(state.clone())).await?);
@@ -227,7 +235,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if let Some(addr) = args.piston_addr {
         listeners.push(Listener::bind("piston", addr, gavel_http::piston_router(state)).await?);
     }
-    let workers = services.start();
+    let workers = services.start_notifying(Arc::new(callbacks));
     for listener in &listeners {
         info!(api = listener.api, addr = %listener.addr, "serving");
     }

@@ -198,3 +198,12 @@ async fn the_judge0_sdk_passes_through_the_cloud() {
     crate::judge0::sdk_suite_passes(&format!("{}/judge0", gateway.url), &crate::judge0::every_id(), false).await;
     assert_eq!(gateway.failures(), Vec::<String>::new());
 }
+
+/// Judge0's callbacks through the cloud pipeline: the complete function makes them as it ends
+/// each job.
+#[tokio::test(flavor = "multi_thread")]
+async fn judge0_callbacks_are_made_by_the_complete_function() {
+    let gateway = start().await;
+    crate::callbacks::callbacks_arrive(&format!("{}/judge0", gateway.url)).await;
+    assert_eq!(gateway.failures(), Vec::<String>::new());
+}

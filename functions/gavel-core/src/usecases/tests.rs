@@ -12,7 +12,7 @@ use crate::job::JobStatus;
 use crate::runner::{Output, StepReport};
 
 #[derive(Default)]
-struct Store(Mutex<HashMap<JobId, JobRecord>>);
+pub(crate) struct Store(Mutex<HashMap<JobId, JobRecord>>);
 
 #[async_trait]
 impl JobStore for Store {

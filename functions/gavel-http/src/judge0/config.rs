@@ -28,6 +28,11 @@ pub struct Judge0Config {
     /// `MAINTENANCE_MODE` and `MAINTENANCE_MESSAGE`: creating submissions is refused with it.
     pub maintenance_mode: bool,
     pub maintenance_message: String,
+    /// `ENABLE_CALLBACKS`: whether submissions may name a `callback_url`.
+    pub enable_callbacks: bool,
+    /// Gavel's own: callbacks may reach loopback, link-local and private addresses (off: a
+    /// submission could otherwise make the service call into its own network).
+    pub callbacks_allow_private: bool,
 }
 
 impl Default for Judge0Config {
@@ -43,6 +48,8 @@ impl Default for Judge0Config {
             max_queue_size: 100,
             maintenance_mode: false,
             maintenance_message: "Judge0 is currently in maintenance.".into(),
+            enable_callbacks: true,
+            callbacks_allow_private: false,
         }
     }
 }
@@ -89,6 +96,8 @@ impl Judge0Config {
             max_queue_size: number("MAX_QUEUE_SIZE", defaults.max_queue_size),
             maintenance_mode: flag("MAINTENANCE_MODE", defaults.maintenance_mode),
             maintenance_message: get("MAINTENANCE_MESSAGE").unwrap_or(defaults.maintenance_message),
+            enable_callbacks: flag("ENABLE_CALLBACKS", defaults.enable_callbacks),
+            callbacks_allow_private: flag("CALLBACKS_ALLOW_PRIVATE", defaults.callbacks_allow_private),
         }
     }
 }
@@ -110,6 +119,7 @@ mod tests {
         assert!(config.authn_tokens.is_empty() && config.authz_tokens.is_empty());
         assert_eq!((config.authn_header.as_str(), config.authz_header.as_str()), ("X-Auth-Token", "X-Auth-User"));
         assert!(config.enable_wait_result && config.enable_batched_submissions && !config.maintenance_mode);
+        assert!(config.enable_callbacks && !config.callbacks_allow_private);
         assert_eq!((config.max_submission_batch_size, config.max_queue_size), (20, 100));
     }
 
@@ -124,7 +134,10 @@ mod tests {
             ("MAINTENANCE_MODE", "yes"),
             ("MAX_SUBMISSION_BATCH_SIZE", "5"),
             ("MAX_QUEUE_SIZE", "many"),
+            ("ENABLE_CALLBACKS", "false"),
+            ("CALLBACKS_ALLOW_PRIVATE", "true"),
         ]);
+        assert!(!config.enable_callbacks && config.callbacks_allow_private);
         assert_eq!(config.authn_tokens, ["one", "two"]);
         assert_eq!(config.authn_header, "X-Key");
         assert_eq!(config.authz_tokens, ["boss"]);

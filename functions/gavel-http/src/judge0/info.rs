@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::auth::{Authn, Authz};
+use super::callbacks;
 use super::error::Judge0Error;
 use super::limits::{Kind, Rule, Rules};
 use super::status;
@@ -83,9 +84,9 @@ pub(super) async fn config_info(_: Authn, State(ctx): State<Ctx>) -> Json<Value>
         "allowed_languages_for_compile_options": [],
         "enable_command_line_arguments": true,
         "enable_submission_delete": false,
-        "enable_callbacks": false,
-        "callbacks_max_tries": 3,
-        "callbacks_timeout": 5.0,
+        "enable_callbacks": config.enable_callbacks,
+        "callbacks_max_tries": callbacks::TRIES,
+        "callbacks_timeout": callbacks::TIMEOUT.as_secs_f64(),
         "enable_additional_files": false,
         "max_queue_size": config.max_queue_size,
         "cpu_time_limit": cpu,

@@ -9,12 +9,12 @@ use gavel_core::runner::{Encoding, Output, Streams};
 use gavel_core::usecases;
 use gavel_core::{JobId, Language, ServerLimits};
 
-use super::args;
 use super::error::Judge0Error;
 use super::limits::Rules;
 use super::record::{self, Item, Shared, StoredJob};
 use super::request::Submission;
 use super::token;
+use super::{args, callbacks};
 use crate::AppState;
 
 /// Submissions bound for one job: indices into the request's list, and what they share.
@@ -112,6 +112,9 @@ pub(super) async fn submit(state: &AppState, group: &Group, rules: &Rules) -> Re
     let job_id = token::new_job();
     let request = execute_request(group, &job_id, rules, &state.limits);
     record::save(&*state.blobs, &job_id, &group.job).await?;
+    if group.job.items.iter().any(|item| item.callback_url.is_some()) {
+        callbacks::mark(&*state.blobs, &job_id).await?;
+    }
     let submitted = usecases::submit_with_id(
         &*state.store,
         &*state.blobs,

@@ -2,6 +2,7 @@ use gavel_core::language::{self, LanguageStatus};
 use serde_json::json;
 
 use super::*;
+use crate::Judge0Config;
 use crate::judge0::languages::Catalog;
 use crate::judge0::request::{self, Context};
 
@@ -12,7 +13,9 @@ fn submissions(bodies: &[serde_json::Value]) -> Vec<(usize, Submission)> {
         .collect();
     let server = ServerLimits::default();
     let rules = Rules::new(&server);
-    let context = Context { catalog: Catalog(&statuses), rules: &rules, server: &server, base64: false };
+    let config = Judge0Config::default();
+    let context =
+        Context { catalog: Catalog(&statuses), rules: &rules, server: &server, config: &config, base64: false };
     bodies.iter().enumerate().map(|(i, body)| (i, request::validate(body, &context).expect("valid"))).collect()
 }
 
@@ -100,12 +103,13 @@ fn bytes_that_are_not_utf8_reach_gavel_as_base64_tests() {
     let item = |stdin: &[u8], expected: &[u8]| Item {
         stdin: Some(Output::encode(stdin)),
         expected_output: Some(Output::encode(expected)),
+        callback_url: None,
     };
     let (input, expected, encoding) = test_data(&item(b"1 2\n", "3 é\n".as_bytes()));
     assert_eq!((input.as_str(), expected.as_deref(), encoding), ("1 2\n", Some("3 é\n"), Encoding::Utf8));
     // One side not UTF-8 puts both in base64: "MSAyCg==" is "1 2\n", "/wo=" is ff 0a.
     let (input, expected, encoding) = test_data(&item(b"1 2\n", b"\xff\n"));
     assert_eq!((input.as_str(), expected.as_deref(), encoding), ("MSAyCg==", Some("/wo="), Encoding::Base64));
-    let nothing = Item { stdin: None, expected_output: None };
+    let nothing = Item { stdin: None, expected_output: None, callback_url: None };
     assert_eq!(test_data(&nothing), (String::new(), None, Encoding::Utf8));
 }

@@ -14,6 +14,7 @@ use crate::Ctx;
 mod args;
 mod auth;
 mod base64;
+mod callbacks;
 mod config;
 mod error;
 mod fields;
@@ -28,6 +29,7 @@ mod submissions;
 mod token;
 mod view;
 
+pub use callbacks::{Delivery, Judge0Callbacks};
 pub use config::Judge0Config;
 
 /// The Judge0 routes, relative to where they are mounted. Like Rails, an unknown route and a

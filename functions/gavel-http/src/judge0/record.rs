@@ -29,6 +29,9 @@ pub(super) struct Shared {
 pub(super) struct Item {
     pub stdin: Option<Output>,
     pub expected_output: Option<Output>,
+    /// Checked when submitted ([`super::callbacks::check_url`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// One job's submissions: item `i`'s runs are the job's tests `i * runs .. (i + 1) * runs`.

@@ -7,6 +7,8 @@ use gavel_core::runner::Output;
 use gavel_core::{Language, ServerLimits};
 use serde_json::{Map, Value};
 
+use super::callbacks;
+use super::config::Judge0Config;
 use super::error::FieldErrors;
 use super::languages::{Catalog, Lookup};
 use super::limits::{Rule, Rules, Values};
@@ -31,6 +33,7 @@ pub(super) struct Context<'a> {
     pub catalog: Catalog<'a>,
     pub rules: &'a Rules,
     pub server: &'a ServerLimits,
+    pub config: &'a Judge0Config,
     /// `base64_encoded=true`: `source_code`, `stdin` and `expected_output` come encoded.
     pub base64: bool,
 }
@@ -185,8 +188,15 @@ pub(super) fn validate(body: &Value, ctx: &Context<'_>) -> Result<Submission, Fi
     if !blank(compiler_options.as_deref().map(str::as_bytes)) {
         errors.add("compiler_options", "setting compiler options is not allowed");
     }
-    if !blank(callback_url.as_deref().map(str::as_bytes)) {
-        errors.add("callback_url", "setting callback is not allowed");
+    let callback_url = callback_url.filter(|url| !url.trim().is_empty());
+    match &callback_url {
+        Some(_) if !ctx.config.enable_callbacks => errors.add("callback_url", "setting callback is not allowed"),
+        Some(url) => {
+            if let Err(why) = callbacks::check_url(url, ctx.config.callbacks_allow_private) {
+                errors.add("callback_url", why);
+            }
+        }
+        None => {}
     }
     if !blank(additional_files.as_deref()) {
         errors.add("additional_files", "setting additional files is not allowed");
@@ -230,8 +240,11 @@ pub(super) fn validate(body: &Value, ctx: &Context<'_>) -> Result<Submission, Fi
         enable_per_process_and_thread_memory_limit: false,
         redirect_stderr_to_stdout: boolean(scalar(body, "redirect_stderr_to_stdout")).unwrap_or(false),
     };
-    let item =
-        Item { stdin: stdin.as_deref().map(Output::encode), expected_output: expected.as_deref().map(Output::encode) };
+    let item = Item {
+        stdin: stdin.as_deref().map(Output::encode),
+        expected_output: expected.as_deref().map(Output::encode),
+        callback_url,
+    };
     Ok(Submission { language, shared, item })
 }
 

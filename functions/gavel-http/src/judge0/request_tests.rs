@@ -11,10 +11,14 @@ fn statuses() -> Vec<LanguageStatus> {
 }
 
 fn check(body: Value, base64: bool) -> Result<Submission, FieldErrors> {
+    check_with(body, base64, &Judge0Config { enable_callbacks: false, ..Judge0Config::default() })
+}
+
+fn check_with(body: Value, base64: bool, config: &Judge0Config) -> Result<Submission, FieldErrors> {
     let statuses = statuses();
     let server = ServerLimits::default();
     let rules = Rules::new(&server);
-    let context = Context { catalog: Catalog(&statuses), rules: &rules, server: &server, base64 };
+    let context = Context { catalog: Catalog(&statuses), rules: &rules, server: &server, config, base64 };
     validate(&body, &context)
 }
 
@@ -34,7 +38,7 @@ fn a_minimal_submission_takes_judge0s_defaults() {
     assert_eq!((values.memory_limit, values.stack_limit, values.max_file_size), (128_000, 64_000, 1024));
     assert_eq!((values.max_processes_and_or_threads, values.number_of_runs), (60, 1));
     assert!(!submission.shared.redirect_stderr_to_stdout);
-    assert_eq!(submission.item, Item { stdin: None, expected_output: None });
+    assert_eq!(submission.item, Item { stdin: None, expected_output: None, callback_url: None });
 }
 
 #[test]
@@ -125,6 +129,22 @@ fn what_gavel_does_not_do_is_refused_in_judge0s_words() {
         "enable_per_process_and_thread_time_limit": "false", "enable_per_process_and_thread_memory_limit": 0,
     });
     check(body, false).expect("valid");
+}
+
+#[test]
+fn callbacks_are_taken_where_enabled_to_public_http_urls() {
+    let on = Judge0Config::default();
+    let body = |url: &str| json!({"source_code": "x", "language_id": 54, "callback_url": url});
+    let taken = check_with(body("https://example.com/judge0?job=1"), false, &on).expect("valid");
+    assert_eq!(taken.item.callback_url.as_deref(), Some("https://example.com/judge0?job=1"));
+    let refused = |url: &str, config: &Judge0Config| match check_with(body(url), false, config) {
+        Err(errors) => json!(errors)["callback_url"].clone(),
+        Ok(_) => panic!("{url} was taken"),
+    };
+    assert_eq!(refused("file:///etc/passwd", &on), json!(["must be an http or https URL"]));
+    assert_eq!(refused("http://127.0.0.1:9/", &on), json!(["must not be a loopback, link-local or private address"]));
+    let private = Judge0Config { callbacks_allow_private: true, ..Judge0Config::default() };
+    check_with(body("http://127.0.0.1:9/"), false, &private).expect("the operator allows private addresses");
 }
 
 #[test]

@@ -51,7 +51,7 @@ impl Params {
 }
 
 fn context<'a>(state: &'a AppState, rules: &'a Rules, base64: bool) -> Context<'a> {
-    Context { catalog: Catalog(&state.languages), rules, server: &state.limits, base64 }
+    Context { catalog: Catalog(&state.languages), rules, server: &state.limits, config: &state.judge0, base64 }
 }
 
 fn maintenance(state: &AppState) -> Result<(), Judge0Error> {

@@ -381,7 +381,7 @@ async fn info_routes() {
     let (_, _, config) = fx.send(Method::GET, "/config_info", None).await;
     assert_eq!(config.as_object().map(|c| c.len()), Some(39), "{config}");
     assert_eq!((&config["cpu_time_limit"], &config["max_memory_limit"]), (&json!(5.0), &json!(512_000)));
-    assert_eq!((&config["enable_callbacks"], &config["enable_compiler_options"]), (&json!(false), &json!(false)));
+    assert_eq!((&config["enable_callbacks"], &config["enable_compiler_options"]), (&json!(true), &json!(false)));
     let (_, content_type, version) = fx.send(Method::GET, "/version", None).await;
     assert_eq!((content_type.starts_with("text/plain"), version), (true, json!("1.13.1")));
     let (_, _, statuses) = fx.send(Method::GET, "/statuses", None).await;

@@ -152,8 +152,9 @@ impl Submission<'_> {
                 "wall_time" => seconds(run.wall_time),
                 "command_line_arguments" => json!(shared.command_line_arguments),
                 "redirect_stderr_to_stdout" => json!(shared.redirect_stderr_to_stdout),
+                "callback_url" => json!(item.and_then(|item| item.callback_url.as_deref())),
                 // Refused at submission while Gavel does not support them: always unset.
-                "compiler_options" | "callback_url" | "additional_files" => Value::Null,
+                "compiler_options" | "additional_files" => Value::Null,
                 "enable_network" => json!(false),
                 "status" => {
                     object.0.push((field, Attribute::Status(status)));

@@ -27,7 +27,11 @@ fn job(stdin: &[u8]) -> StoredJob {
             enable_per_process_and_thread_memory_limit: false,
             redirect_stderr_to_stdout: false,
         },
-        items: vec![Item { stdin: Some(Output::encode(stdin)), expected_output: Some(Output::text("hi")) }],
+        items: vec![Item {
+            stdin: Some(Output::encode(stdin)),
+            expected_output: Some(Output::text("hi")),
+            callback_url: None,
+        }],
     }
 }
 
