@@ -4,9 +4,10 @@
 
 use chrono::Utc;
 use gavel_core::checker::Checker;
+use gavel_core::job::Listing;
 use gavel_core::request::{ExecuteRequest, TestCaseInput};
 use gavel_core::runner::Streams;
-use gavel_core::usecases;
+use gavel_core::usecases::{self, NewJob};
 use gavel_core::{JobId, Language, ServerLimits};
 
 use super::args;
@@ -91,21 +92,20 @@ pub(super) fn execute_request(group: &Group, job_id: &JobId, rules: &Rules, serv
     }
 }
 
+/// The listing tag of the jobs the Judge0 API makes: its index lists them, and no others.
+pub(super) const LISTING_TAG: &str = "judge0";
+
 /// Submits a group as one job: its Judge0 data first, so a token handed out can always be read.
 pub(super) async fn submit(state: &AppState, group: &Group, rules: &Rules) -> Result<JobId, Judge0Error> {
     let job_id = token::new_job();
     let request = execute_request(group, &job_id, rules, &state.limits);
     record::save(&*state.blobs, &job_id, &group.job).await?;
-    let submitted = usecases::submit_with_id(
-        &*state.store,
-        &*state.blobs,
-        &*state.queue,
-        &state.limits,
-        request,
-        job_id.clone(),
-        Utc::now(),
-    )
-    .await;
+    // A group holds at most `token::PER_JOB` submissions.
+    let listing = Listing { tag: LISTING_TAG.into(), items: group.job.items.len() as u32 };
+    let job = NewJob { id: job_id.clone(), listing: Some(listing) };
+    let submitted =
+        usecases::submit_with_id(&*state.store, &*state.blobs, &*state.queue, &state.limits, request, job, Utc::now())
+            .await;
     if let Err(err) = submitted {
         record::remove(&*state.blobs, &job_id).await;
         return Err(err.into());
