@@ -3,7 +3,9 @@
 //!
 //! Attributes: `job_id` (S), `language` (S), `status` (S), `created_at`, `started_at`,
 //! `finished_at` and `expires_at_ms` (N, epoch milliseconds), `expires_at` (N, epoch seconds,
-//! rounded up: the table's TTL attribute), `result` (S, the `JobResult` JSON) or `error` (S).
+//! rounded up: the table's TTL attribute), `result` (S, the `JobResult` JSON) or `error` (S);
+//! and for a listed job `list_tag` (S) and `list_items` (N), which put it in the listing index
+//! (`listing.rs`).
 //!
 //! DynamoDB caps an item at 400 KB. A result whose JSON is over [`RESULT_BUDGET_BYTES`] is stored
 //! with its longest texts (outputs, echoed inputs and expected outputs, compile output) cut to
@@ -22,8 +24,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use chrono::{DateTime, Utc};
-use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Outcome, Transition};
-use gavel_core::ports::{JobStore, Unavailable};
+use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Listing, Outcome, Transition};
+use gavel_core::ports::{ItemWindow, JobStore, ListPage, Unavailable};
 use gavel_core::runner::Encoding;
 use tracing::warn;
 
@@ -49,7 +51,11 @@ mod attr {
     pub const EXPIRES_AT_MS: &str = "expires_at_ms";
     pub const RESULT: &str = "result";
     pub const ERROR: &str = "error";
+    pub const LIST_TAG: &str = "list_tag";
+    pub const LIST_ITEMS: &str = "list_items";
 }
+
+mod listing;
 
 /// A transition applies to a live, non-terminal record. `#s` is `status`, a reserved word.
 const TRANSITION_CONDITION: &str = "attribute_exists(job_id) AND #s IN (:pending, :running) AND expires_at_ms > :now";
@@ -175,10 +181,14 @@ impl JobStore for DynamoJobStore {
         let values = vec![(":status", s(status.as_str())), (":outcome", s(&text))];
         self.transition(id, now, update, &[("#o", name)], values, "UpdateItem (finish)").await
     }
+
+    async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable> {
+        listing::list(self, tag, window, now).await
+    }
 }
 
-/// Creates the jobs table as the SAM template does (on-demand, `job_id` hash key, TTL on
-/// `expires_at`), waiting until it is active. For tests and local setups.
+/// Creates the jobs table as the SAM template does (on-demand, `job_id` hash key, the listing
+/// index, TTL on `expires_at`), waiting until it is active. For tests and local setups.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), Unavailable> {
     let fail = |what: &str, err: &(dyn std::error::Error + 'static)| {
         Unavailable::new(SERVICE, format!("{what} {name}: {}", chain(err)))
@@ -193,12 +203,15 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         .key_type(KeyType::Hash)
         .build()
         .map_err(|err| fail("CreateTable", &err))?;
+    let listed = listing::attribute_definitions().map_err(|err| fail("CreateTable", &err))?;
+    let index = listing::index().map_err(|err| fail("CreateTable", &err))?;
     client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(definition)
+        .set_attribute_definitions(Some([vec![definition], listed].concat()))
         .key_schema(key)
+        .global_secondary_indexes(index)
         .send()
         .await
         .map_err(|err| Unavailable::new(SERVICE, format!("CreateTable {name}: {}", describe(&err))))?;
@@ -262,6 +275,10 @@ fn to_item(record: &JobRecord) -> Result<HashMap<String, AttributeValue>, Unavai
     if let Some(error) = &record.error {
         item.insert(attr::ERROR.to_owned(), s(&truncate_error(error.clone())));
     }
+    if let Some(listing) = &record.listing {
+        item.insert(attr::LIST_TAG.to_owned(), s(&listing.tag));
+        item.insert(attr::LIST_ITEMS.to_owned(), n(i64::from(listing.items)));
+    }
     Ok(item)
 }
 
@@ -311,6 +328,14 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, String
             .transpose()
             .map_err(|err| format!("corrupt item: result JSON: {err}"))?,
         error: text(item, attr::ERROR)?.map(str::to_owned),
+        listing: match text(item, attr::LIST_TAG)? {
+            Some(tag) => {
+                let items = number(item, attr::LIST_ITEMS)?;
+                let items = u32::try_from(items).map_err(|_| format!("corrupt item: {items} listed items"))?;
+                Some(Listing { tag: tag.to_owned(), items })
+            }
+            None => None,
+        },
     })
 }
 
@@ -419,133 +444,4 @@ fn truncate_error(mut error: String) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::{SubsecRound, TimeDelta};
-    use gavel_core::isolation::{Isolation, IsolationLevel};
-    use gavel_core::job::{CompileResult, Summary, TestResult};
-    use gavel_core::verdict::Verdict;
-
-    use super::*;
-
-    fn test_result(output: &str, input: &str) -> TestResult {
-        TestResult {
-            name: Some("t".into()),
-            verdict: Verdict::Accepted,
-            time_ms: 1,
-            wall_time_ms: 2,
-            memory_kb: 3,
-            exit_code: Some(0),
-            signal: None,
-            stdout: output.to_owned(),
-            stdout_encoding: Encoding::Utf8,
-            stderr: String::new(),
-            stderr_encoding: Encoding::Utf8,
-            truncated: false,
-            limit: None,
-            hidden: false,
-            input: Some(input.to_owned()),
-            expected_output: Some(output.to_owned()),
-
-            encoding: Encoding::Utf8,
-
-            output_order: Vec::new(),
-        }
-    }
-
-    fn result(tests: Vec<TestResult>) -> JobResult {
-        let total = tests.len();
-        JobResult {
-            verdict: Verdict::Accepted,
-            compile: Some(CompileResult {
-                output: "warning: x".repeat(10_000),
-                output_encoding: Encoding::Utf8,
-                exit_code: Some(0),
-                time_ms: 5,
-                ..CompileResult::default()
-            }),
-            tests,
-            summary: Summary { passed: total, total },
-            isolation: Isolation::boundary(IsolationLevel::Container, Vec::new()),
-        }
-    }
-
-    #[test]
-    fn records_map_to_items_and_back() {
-        let now = Utc::now().trunc_subsecs(3);
-        let mut record = JobRecord::pending(JobId::new(), "python", now);
-        record.status = JobStatus::Completed;
-        record.started_at = Some(now + TimeDelta::milliseconds(1));
-        record.finished_at = Some(now + TimeDelta::milliseconds(2));
-        record.result = Some(result(vec![test_result("3\n", "1 2\n")]));
-        let item = to_item(&record).expect("item");
-        assert_eq!(from_item(&item), Ok(record.clone()));
-        let ttl = (record.expires_at.timestamp_millis() + 999).div_euclid(1000);
-        assert_eq!(item.get(attr::EXPIRES_AT), Some(&n(ttl)));
-    }
-
-    #[test]
-    fn the_ttl_attribute_rounds_up_to_the_second() {
-        let at = DateTime::from_timestamp_millis(1_700_000_000_001).expect("time");
-        let record = JobRecord { expires_at: at, ..JobRecord::pending(JobId::new(), "c", at) };
-        let item = to_item(&record).expect("item");
-        assert_eq!(item.get(attr::EXPIRES_AT), Some(&n(1_700_000_001)));
-        assert_eq!(item.get(attr::EXPIRES_AT_MS), Some(&n(1_700_000_000_001)));
-    }
-
-    #[test]
-    fn corrupt_items_are_reported() {
-        let record = JobRecord::pending(JobId::new(), "python", Utc::now());
-        let mut item = to_item(&record).expect("item");
-        item.insert(attr::STATUS.into(), s("lost"));
-        assert!(from_item(&item).is_err_and(|err| err.contains("unknown status")));
-        item.remove(attr::CREATED_AT);
-        item.insert(attr::STATUS.into(), s("pending"));
-        assert!(from_item(&item).is_err_and(|err| err.contains("created_at")));
-    }
-
-    #[test]
-    fn small_results_are_stored_as_they_are() {
-        let small = result(vec![test_result("3\n", "1 2\n")]);
-        assert_eq!(result_json(&small), Ok(serde_json::to_string(&small).expect("json")));
-    }
-
-    #[test]
-    fn large_results_are_cut_to_fit_keeping_verdicts() {
-        // 100 tests with 8 KiB of (multi-byte) output each, and as much expected: ~1.6 MB of JSON.
-        let big = result((0..100).map(|i| test_result(&"é".repeat(4096), &format!("{i}\n"))).collect());
-        assert!(encode(&big).expect("json").len() > 1_600_000);
-        let json = result_json(&big).expect("fits");
-        assert!(json.len() <= RESULT_BUDGET_BYTES, "{}", json.len());
-        let stored: JobResult = serde_json::from_str(&json).expect("valid JSON");
-        assert_eq!((stored.verdict, stored.summary, stored.tests.len()), (big.verdict, big.summary, 100));
-        for (stored, original) in stored.tests.iter().zip(&big.tests) {
-            assert!(stored.truncated && stored.stdout.len() < original.stdout.len());
-            assert!(original.stdout.starts_with(&stored.stdout));
-            assert_eq!(stored.input, original.input, "short texts are kept");
-            assert!(stored.expected_output.as_deref().is_some_and(|e| e.ends_with(CUT_MARK)));
-            assert_eq!((stored.verdict, stored.time_ms), (original.verdict, original.time_ms));
-        }
-        assert!(stored.compile.expect("compile").output.ends_with(CUT_MARK));
-    }
-
-    #[test]
-    fn results_that_cannot_fit_are_refused() {
-        let many = result((0..50).map(|_| test_result("x", "y")).collect());
-        let err = fit_result(&many, 1_000).expect_err("structure alone is too large");
-        assert!(err.contains("too large"), "{err}");
-    }
-
-    #[test]
-    fn cuts_respect_character_boundaries() {
-        let mut text = "aé".to_owned();
-        assert!(cut(&mut text, 2));
-        assert_eq!(text, "a");
-        let mut marked = "0123456789".to_owned();
-        assert!(cut_marked(&mut marked, 4));
-        assert_eq!(marked, format!("0123{CUT_MARK}"));
-        assert!(!cut_marked(&mut marked, 4), "already cut to that cap");
-        assert!(cut_marked(&mut marked, 2));
-        assert_eq!(marked, format!("01{CUT_MARK}"));
-        assert_eq!(truncate_error("e".repeat(100_000)).len(), ERROR_BUDGET_BYTES);
-    }
-}
+mod tests;

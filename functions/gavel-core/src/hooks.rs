@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::job::{JobId, JobRecord, Outcome, Transition};
-use crate::ports::{JobStore, Unavailable};
+use crate::ports::{ItemWindow, JobStore, ListPage, Unavailable};
 
 /// Told once per job, after its end was stored. It cannot fail the job: it handles (and logs)
 /// its own failures.
@@ -49,6 +49,10 @@ impl JobStore for NotifyingJobStore {
             self.hook.ended(id).await;
         }
         Ok(transition)
+    }
+
+    async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable> {
+        self.inner.list(tag, window, now).await
     }
 }
 

@@ -109,6 +109,16 @@ pub struct JobRecord {
     pub expires_at: DateTime<Utc>,
     pub result: Option<JobResult>,
     pub error: Option<String>,
+    /// Set for a job an edge lists (the Judge0 index); `None` for every other job.
+    pub listing: Option<Listing>,
+}
+
+/// Where a job is listed: the edge that made it (`tag`, e.g. `judge0`) and how many of that
+/// edge's items (Judge0 submissions) the job holds, since listings page over items, not jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub tag: String,
+    pub items: u32,
 }
 
 impl JobRecord {
@@ -123,6 +133,7 @@ impl JobRecord {
             expires_at: now + RETENTION,
             result: None,
             error: None,
+            listing: None,
         }
     }
 

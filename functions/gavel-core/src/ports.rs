@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::ops::Range;
+
 use crate::job::{JobId, JobRecord, Outcome, Transition};
 
 /// A backing service failed; the caller may retry later (503 at the edge).
@@ -31,6 +33,75 @@ pub trait JobStore: Send + Sync {
     async fn mark_running(&self, id: &JobId, now: DateTime<Utc>) -> Result<Transition, Unavailable>;
     /// `pending | running → completed | failed`, once.
     async fn finish(&self, id: &JobId, outcome: Outcome, now: DateTime<Utc>) -> Result<Transition, Unavailable>;
+    /// The live records whose [`Listing`](crate::job::Listing) has `tag`, newest first (by
+    /// `created_at`), read until their items reach `window.reach`, so a listing costs bounded
+    /// work however many there are; cut to `window`, with the items of all those read.
+    async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable>;
+}
+
+/// A window of a listing counted in items: skip `offset` items, take at most `limit`, of the
+/// newest records holding at least `reach` items (all of them if they hold fewer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemWindow {
+    pub offset: u64,
+    pub limit: u64,
+    pub reach: u64,
+}
+
+/// A listed record's share of a window: which of its items fall in it, numbered in listing
+/// order (0 is the first of its items listed), so a record may be cut at either end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRecord {
+    pub id: JobId,
+    pub items: Range<u32>,
+}
+
+/// The records of one window, in listing order, and the items of every record read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub records: Vec<ListedRecord>,
+    pub total_items: u64,
+}
+
+/// Cuts a listing to a window as its records arrive in listing order; every store pages alike.
+#[derive(Debug, Clone)]
+pub struct PageBuilder {
+    window: ItemWindow,
+    page: ListPage,
+}
+
+impl PageBuilder {
+    pub fn new(window: ItemWindow) -> PageBuilder {
+        PageBuilder { window, page: ListPage::default() }
+    }
+
+    /// Adds the next record of the listing, one of `items` items.
+    pub fn push(&mut self, id: JobId, items: u32) {
+        let start = self.page.total_items;
+        let end = start + u64::from(items);
+        let first = start.max(self.window.offset);
+        let last = end.min(self.window.offset.saturating_add(self.window.limit));
+        if first < last {
+            // Both are within `0..=items`, so they fit in a u32.
+            let (first, last) = ((first - start) as u32, (last - start) as u32);
+            self.page.records.push(ListedRecord { id, items: first..last });
+        }
+        self.page.total_items = end;
+    }
+
+    /// Whether the records pushed reach the window's `reach`: a store reads no more.
+    pub fn is_full(&self) -> bool {
+        self.page.total_items >= self.window.reach
+    }
+
+    /// Records still to read at most: each holds one item or more.
+    pub fn records_wanted(&self) -> u64 {
+        self.window.reach.saturating_sub(self.page.total_items)
+    }
+
+    pub fn finish(self) -> ListPage {
+        self.page
+    }
 }
 
 /// What goes on the queue: small, since the bundle itself is a blob.
@@ -134,6 +205,41 @@ pub trait TaskLauncher: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn page(window: (u64, u64), records: &[(&JobId, u32)]) -> ListPage {
+        let mut builder = PageBuilder::new(ItemWindow { offset: window.0, limit: window.1, reach: u64::MAX });
+        for (id, items) in records {
+            builder.push((*id).clone(), *items);
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn a_listing_is_full_once_its_records_reach_the_reach() {
+        let mut builder = PageBuilder::new(ItemWindow { offset: 0, limit: 10, reach: 3 });
+        assert_eq!((builder.is_full(), builder.records_wanted()), (false, 3));
+        builder.push(JobId::new(), 2);
+        assert_eq!((builder.is_full(), builder.records_wanted()), (false, 1));
+        builder.push(JobId::new(), 2);
+        assert_eq!((builder.is_full(), builder.records_wanted()), (true, 0));
+        assert_eq!(builder.finish().total_items, 4, "the record that reaches it counts whole");
+    }
+
+    #[test]
+    fn a_window_cuts_records_at_either_end_and_counts_them_all() {
+        let (a, b, c) = (JobId::new(), JobId::new(), JobId::new());
+        let records = [(&a, 3), (&b, 1), (&c, 4)];
+        let listed = |id: &JobId, items: Range<u32>| ListedRecord { id: id.clone(), items };
+
+        let middle = page((2, 3), &records);
+        assert_eq!(middle.records, vec![listed(&a, 2..3), listed(&b, 0..1), listed(&c, 0..1)]);
+        assert_eq!(middle.total_items, 8);
+        assert_eq!(page((0, 3), &records).records, vec![listed(&a, 0..3)]);
+        assert_eq!(page((6, 10), &records).records, vec![listed(&c, 2..4)]);
+        assert_eq!(page((8, 10), &records), ListPage { records: Vec::new(), total_items: 8 });
+        assert_eq!(page((0, 0), &records).records, Vec::new());
+        assert_eq!(page((u64::MAX, u64::MAX), &records).total_items, 8);
+    }
 
     #[test]
     fn report_keys_map_back_to_their_job() {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::job::{JobId, JobRecord, Outcome, Transition};
+use crate::job::{JobId, JobRecord, Listing, Outcome, Transition};
 use crate::judge::{self, JudgeSpec};
 use crate::limits::ServerLimits;
 use crate::offload::offload;
@@ -42,28 +42,38 @@ pub async fn submit(
     request: ExecuteRequest,
     now: DateTime<Utc>,
 ) -> Result<Accepted, SubmitError> {
-    submit_with_id(store, blobs, queue, server, request, JobId::new(), now).await
+    let job = NewJob { id: JobId::new(), listing: None };
+    submit_with_id(store, blobs, queue, server, request, job, now).await
+}
+
+/// What an edge chooses for a job it submits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Must be fresh: a random UUID, as [`JobId::new`] makes.
+    pub id: JobId,
+    pub listing: Option<Listing>,
 }
 
 /// [`submit`] under an id the caller chose, for an edge that must know the id before the job
-/// exists (the Judge0 API derives its tokens from it and stores its own data under it). The id
-/// must be fresh: a random UUID, as [`JobId::new`] makes.
+/// exists (the Judge0 API derives its tokens from it and stores its own data under it), and
+/// listed as the edge says.
 pub async fn submit_with_id(
     store: &dyn JobStore,
     blobs: &dyn BlobStore,
     queue: &dyn JobQueue,
     server: &ServerLimits,
     request: ExecuteRequest,
-    job_id: JobId,
+    job: NewJob,
     now: DateTime<Utc>,
 ) -> Result<Accepted, SubmitError> {
+    let NewJob { id: job_id, listing } = job;
     let submission = request::validate(request, server)?;
     // Before anything is written: a full queue answers 429 with nothing to clean up.
     queue.check_room().await?;
     let language = submission.language.id;
     let tests = submission.tests.len();
     let (bundle, spec) = judge::split(submission, job_id.clone(), server.compile);
-    let record = JobRecord::pending(job_id.clone(), language, now);
+    let record = JobRecord { listing, ..JobRecord::pending(job_id.clone(), language, now) };
     let written = async {
         blobs.put(&keys::bundle(&job_id), to_json(&bundle)).await?;
         blobs.put(&keys::judge_spec(&job_id), to_json(&spec)).await?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use gavel_core::isolation::IsolationLevel;
 use gavel_core::job::{Outcome, Transition};
 use gavel_core::language;
-use gavel_core::ports::{BlobError, JobMessage, QueueError, Unavailable};
+use gavel_core::ports::{BlobError, ItemWindow, JobMessage, ListPage, QueueError, Unavailable};
 use gavel_core::{JobId, JobRecord};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -35,6 +35,9 @@ impl JobStore for Down {
         Err(down())
     }
     async fn finish(&self, _: &JobId, _: Outcome, _: DateTime<Utc>) -> Result<Transition, Unavailable> {
+        Err(down())
+    }
+    async fn list(&self, _: &str, _: ItemWindow, _: DateTime<Utc>) -> Result<ListPage, Unavailable> {
         Err(down())
     }
 }

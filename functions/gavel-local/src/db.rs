@@ -62,7 +62,12 @@ impl Db {
 
     /// Runs schema setup synchronously, at open time.
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<(), rusqlite::Error> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner).execute_batch(sql)
+        self.with_conn(|conn| conn.execute_batch(sql))
+    }
+
+    /// Runs schema setup that must look before it changes, synchronously, at open time.
+    pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> rusqlite::Result<R> {
+        f(&self.conn.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Runs `f` on a blocking thread so the async runtime never waits on SQLite.

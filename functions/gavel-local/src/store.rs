@@ -5,8 +5,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gavel_core::job::{JobId, JobRecord, JobStatus, Outcome, Transition};
-use gavel_core::ports::{JobStore, Unavailable};
+use gavel_core::job::{JobId, JobRecord, JobStatus, Listing, Outcome, Transition};
+use gavel_core::ports::{ItemWindow, JobStore, ListPage, PageBuilder, Unavailable};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::LocalError;
@@ -24,12 +24,23 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at INTEGER,
     expires_at  INTEGER NOT NULL,
     result      TEXT,
-    error       TEXT
+    error       TEXT,
+    list_tag    TEXT,
+    list_items  INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_expires_at ON jobs (expires_at);
 ";
 
-const COLUMNS: &str = "id, language, status, created_at, started_at, finished_at, expires_at, result, error";
+/// Added after the first schema: a database made by it gets them here, since `CREATE TABLE IF
+/// NOT EXISTS` leaves an existing table as it is.
+const ADDED_COLUMNS: [(&str, &str); 2] = [("list_tag", "TEXT"), ("list_items", "INTEGER")];
+
+/// Only listed jobs are in it, so it costs the others nothing.
+const LISTING_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (list_tag, created_at) WHERE list_tag IS NOT NULL;";
+
+const COLUMNS: &str =
+    "id, language, status, created_at, started_at, finished_at, expires_at, result, error, list_tag, list_items";
 
 /// The embedded [`JobStore`]. Expired rows read as absent and are deleted by [`Self::sweep_expired`].
 #[derive(Clone)]
@@ -44,7 +55,10 @@ impl SqliteJobStore {
     }
 
     pub(crate) fn with_db(db: Db, path: &Path) -> Result<SqliteJobStore, LocalError> {
-        db.execute_batch(SCHEMA).map_err(|source| LocalError::Database { path: path.to_owned(), source })?;
+        let fail = |source| LocalError::Database { path: path.to_owned(), source };
+        db.execute_batch(SCHEMA).map_err(fail)?;
+        db.with_conn(add_missing_columns).map_err(fail)?;
+        db.execute_batch(LISTING_INDEX).map_err(fail)?;
         Ok(SqliteJobStore { db })
     }
 
@@ -67,8 +81,9 @@ impl JobStore for SqliteJobStore {
         self.db
             .call(SERVICE, move |conn| {
                 let result = record.result.as_ref().map(serde_json::to_string).transpose().map_err(corrupt)?;
+                let (tag, items) = record.listing.map(|listing| (listing.tag, listing.items)).unzip();
                 conn.execute(
-                    &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                    &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                     params![
                         record.id.as_str(),
                         record.language,
@@ -79,6 +94,8 @@ impl JobStore for SqliteJobStore {
                         to_nanos(record.expires_at)?,
                         result,
                         record.error,
+                        tag,
+                        items,
                     ],
                 )?;
                 Ok(())
@@ -133,6 +150,37 @@ impl JobStore for SqliteJobStore {
             })
             .await
     }
+
+    async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable> {
+        let tag = tag.to_owned();
+        self.db
+            .call(SERVICE, move |conn| {
+                let mut statement = conn.prepare(
+                    "SELECT id, list_items FROM jobs WHERE list_tag = ?1 AND expires_at > ?2
+                     ORDER BY created_at DESC, rowid DESC",
+                )?;
+                let mut rows = statement.query(params![tag, to_nanos(now)?])?;
+                let mut page = PageBuilder::new(window);
+                while !page.is_full() {
+                    let Some(row) = rows.next()? else { break };
+                    let id: String = row.get(0)?;
+                    page.push(parse_id(&id)?, row.get(1)?);
+                }
+                Ok(page.finish())
+            })
+            .await
+    }
+}
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare("SELECT name FROM pragma_table_info('jobs')")?;
+    let present = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    for (name, kind) in ADDED_COLUMNS {
+        if !present.iter().any(|column| column == name) {
+            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {name} {kind};"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Tells why a conditional UPDATE changed nothing. Statuses only move forward, so a row seen
@@ -160,6 +208,8 @@ struct RawRecord {
     expires_at: i64,
     result: Option<String>,
     error: Option<String>,
+    list_tag: Option<String>,
+    list_items: Option<u32>,
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
@@ -173,6 +223,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
         expires_at: row.get(6)?,
         result: row.get(7)?,
         error: row.get(8)?,
+        list_tag: row.get(9)?,
+        list_items: row.get(10)?,
     })
 }
 
@@ -190,6 +242,7 @@ impl RawRecord {
             expires_at: from_nanos(self.expires_at),
             result: self.result.map(|json| serde_json::from_str(&json)).transpose().map_err(corrupt)?,
             error: self.error,
+            listing: self.list_tag.map(|tag| Listing { tag, items: self.list_items.unwrap_or(0) }),
         })
     }
 }
@@ -279,5 +332,33 @@ mod tests {
         assert_eq!(store.sweep_expired(now).await, Ok(vec![old.id.clone()]));
         assert_eq!(store.sweep_expired(now).await, Ok(Vec::new()));
         assert!(store.get(&fresh.id, now).await.expect("get").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_database_of_the_first_schema_gains_the_listing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gavel.db");
+        let first_schema = SCHEMA.replace(",\n    list_tag    TEXT,\n    list_items  INTEGER", "");
+        assert!(!first_schema.contains("list_"), "the first schema has no listing");
+        let now = Utc::now();
+        let old = JobRecord::pending(JobId::new(), "python", now);
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(&first_schema).expect("first schema");
+            conn.execute(
+                "INSERT INTO jobs (id, language, status, created_at, expires_at) VALUES (?1, 'python', 'pending', ?2, ?3)",
+                params![old.id.as_str(), to_nanos(now).expect("nanos"), to_nanos(old.expires_at).expect("nanos")],
+            )
+            .expect("a job of the first schema");
+        }
+        let store = SqliteJobStore::open(&path).expect("open store");
+        assert_eq!(store.get(&old.id, now).await.expect("get"), Some(old.clone()));
+        let listed = JobRecord { listing: Some(Listing { tag: "judge0".into(), items: 2 }), ..old.clone() };
+        let listed = JobRecord { id: JobId::new(), ..listed };
+        store.create(&listed).await.expect("create");
+        let page = store.list("judge0", ItemWindow { offset: 0, limit: 5, reach: 5 }, now).await.expect("list");
+        assert_eq!((page.total_items, page.records.len()), (2, 1));
+        drop(store);
+        SqliteJobStore::open(&path).expect("a second open finds the columns there");
     }
 }

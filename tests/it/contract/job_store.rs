@@ -1,9 +1,10 @@
-//! The `JobStore` contract: conditional transitions, final terminal states, expiry on read.
+//! The `JobStore` contract: conditional transitions, final terminal states, expiry on read, and
+//! the listing of tagged records.
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use gavel_core::isolation::{Isolation, IsolationLevel};
-use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Outcome, RETENTION, Summary, Transition};
-use gavel_core::ports::JobStore;
+use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Listing, Outcome, RETENTION, Summary, Transition};
+use gavel_core::ports::{ItemWindow, JobStore, ListPage, ListedRecord};
 use gavel_core::verdict::Verdict;
 
 /// Milliseconds: the precision every store keeps exactly.
@@ -129,4 +130,82 @@ pub async fn concurrent_finishes_apply_once(store: &dyn JobStore) {
     let mut outcomes = [a.expect("finish"), b.expect("finish")];
     outcomes.sort_by_key(|t| *t != Transition::Applied);
     assert_eq!(outcomes, [Transition::Applied, Transition::AlreadyTerminal]);
+}
+
+async fn listed(store: &dyn JobStore, tag: &str, items: u32, created: DateTime<Utc>) -> JobRecord {
+    let listing = Some(Listing { tag: tag.into(), items });
+    let record = JobRecord { listing, ..JobRecord::pending(JobId::new(), "python", created) };
+    store.create(&record).await.expect("create");
+    record
+}
+
+async fn list(store: &dyn JobStore, offset: u64, limit: u64, now: DateTime<Utc>) -> ListPage {
+    store.list("judge0", ItemWindow { offset, limit, reach: 100 }, now).await.expect("list")
+}
+
+fn part(record: &JobRecord, items: std::ops::Range<u32>) -> ListedRecord {
+    ListedRecord { id: record.id.clone(), items }
+}
+
+pub async fn listed_records_keep_their_listing(store: &dyn JobStore) {
+    let now = now();
+    let record = listed(store, "judge0", 4, now).await;
+    assert_eq!(store.get(&record.id, now).await, Ok(Some(record.clone())));
+    assert_eq!(record.listing, Some(Listing { tag: "judge0".into(), items: 4 }));
+}
+
+/// Newest first, windows counted in items (a record may be cut), the total of every item; a
+/// finished record stays listed, and untagged ones or other tags' never are.
+pub async fn listing_is_newest_first_and_paged_over_items(store: &dyn JobStore) {
+    let start = now() - TimeDelta::seconds(10);
+    let at = |ms| start + TimeDelta::milliseconds(ms);
+    let oldest = listed(store, "judge0", 3, at(0)).await;
+    let middle = listed(store, "judge0", 1, at(1)).await;
+    let newest = listed(store, "judge0", 2, at(2)).await;
+    pending(store, at(3)).await;
+    listed(store, "other", 5, at(4)).await;
+    let outcome = Outcome::Completed(Box::new(result(Verdict::Accepted)));
+    assert_eq!(store.finish(&middle.id, outcome, at(5)).await, Ok(Transition::Applied));
+    let now = now();
+
+    let all = list(store, 0, 20, now).await;
+    assert_eq!(all.records, vec![part(&newest, 0..2), part(&middle, 0..1), part(&oldest, 0..3)]);
+    assert_eq!(all.total_items, 6);
+    let cut = list(store, 1, 3, now).await;
+    assert_eq!(
+        cut,
+        ListPage { records: vec![part(&newest, 1..2), part(&middle, 0..1), part(&oldest, 0..1)], total_items: 6 }
+    );
+    assert_eq!(list(store, 4, 2, now).await.records, vec![part(&oldest, 1..3)]);
+    assert_eq!(list(store, 6, 20, now).await, ListPage { records: Vec::new(), total_items: 6 }, "past the end");
+    let nothing = store.list("piston", ItemWindow { offset: 0, limit: 20, reach: 100 }, now).await.expect("list");
+    assert_eq!(nothing, ListPage::default());
+}
+
+pub async fn expired_records_are_not_listed(store: &dyn JobStore) {
+    let now = now();
+    let old = listed(store, "judge0", 2, now - RETENTION - TimeDelta::seconds(1)).await;
+    let fresh = listed(store, "judge0", 1, now).await;
+    assert_eq!(list(store, 0, 20, now).await, ListPage { records: vec![part(&fresh, 0..1)], total_items: 1 });
+    let before = list(store, 0, 20, now - TimeDelta::seconds(2)).await;
+    let both = ListPage { records: vec![part(&fresh, 0..1), part(&old, 0..2)], total_items: 3 };
+    assert_eq!(before, both, "two seconds earlier the old one had not expired");
+}
+
+/// The newest records are read until their items reach `reach`, the one that reaches it whole.
+pub async fn listing_reads_no_further_than_its_reach(store: &dyn JobStore) {
+    let start = now() - TimeDelta::seconds(10);
+    let at = |ms| start + TimeDelta::milliseconds(ms);
+    let oldest = listed(store, "judge0", 2, at(0)).await;
+    let middle = listed(store, "judge0", 2, at(1)).await;
+    let newest = listed(store, "judge0", 1, at(2)).await;
+    let now = now();
+    let window = |offset, reach| ItemWindow { offset, limit: 10, reach };
+
+    let reached = store.list("judge0", window(0, 2), now).await.expect("list");
+    assert_eq!(reached, ListPage { records: vec![part(&newest, 0..1), part(&middle, 0..2)], total_items: 3 });
+    let beyond = store.list("judge0", window(3, 3), now).await.expect("list");
+    assert_eq!(beyond, ListPage { records: Vec::new(), total_items: 3 }, "the oldest is past the reach");
+    let all = store.list("judge0", window(3, 5), now).await.expect("list");
+    assert_eq!(all, ListPage { records: vec![part(&oldest, 0..2)], total_items: 5 });
 }

@@ -57,6 +57,10 @@ macro_rules! job_store_contract {
                 mark_running_after_terminal_is_refused,
                 transitions_on_unknown_are_not_found,
                 concurrent_finishes_apply_once,
+                listed_records_keep_their_listing,
+                listing_is_newest_first_and_paged_over_items,
+                expired_records_are_not_listed,
+                listing_reads_no_further_than_its_reach,
             ]
         );
     };

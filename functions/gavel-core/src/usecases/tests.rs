@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::isolation::{Isolation, IsolationLevel};
-use crate::job::JobStatus;
+use crate::job::{JobStatus, Listing};
+use crate::ports::{ItemWindow, ListPage, PageBuilder};
 use crate::runner::{Output, StepReport};
 
 #[derive(Default)]
@@ -45,6 +46,22 @@ impl JobStore for Store {
                 Transition::Applied
             }
         })
+    }
+    async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable> {
+        let jobs = self.0.lock().expect("lock");
+        let mut listed: Vec<&JobRecord> = jobs
+            .values()
+            .filter(|job| !job.is_expired(now) && job.listing.as_ref().is_some_and(|listing| listing.tag == tag))
+            .collect();
+        listed.sort_by_key(|job| std::cmp::Reverse(job.created_at));
+        let mut page = PageBuilder::new(window);
+        for job in listed {
+            if page.is_full() {
+                break;
+            }
+            page.push(job.id.clone(), job.listing.as_ref().map_or(0, |listing| listing.items));
+        }
+        Ok(page.finish())
     }
 }
 
@@ -180,15 +197,19 @@ async fn a_report_without_test_data_fails_the_job() {
 }
 
 #[tokio::test]
-async fn a_job_can_be_submitted_under_an_id_the_caller_chose() {
+async fn a_job_can_be_submitted_under_an_id_and_a_listing_the_caller_chose() {
     let (store, blobs) = (Store::default(), Blobs::default());
     let chosen = JobId::new();
-    let accepted =
-        submit_with_id(&store, &blobs, &OPEN, &ServerLimits::default(), request(), chosen.clone(), Utc::now())
-            .await
-            .expect("accepted");
+    let listing = Listing { tag: "judge0".into(), items: 3 };
+    let job = NewJob { id: chosen.clone(), listing: Some(listing.clone()) };
+    let accepted = submit_with_id(&store, &blobs, &OPEN, &ServerLimits::default(), request(), job, Utc::now())
+        .await
+        .expect("accepted");
     assert_eq!((&accepted.job_id, &accepted.record.id), (&chosen, &chosen));
-    assert!(store.get(&chosen, Utc::now()).await.expect("get").is_some(), "the record is under the chosen id");
+    let record = store.get(&chosen, Utc::now()).await.expect("get").expect("the record is under the chosen id");
+    assert_eq!(record.listing, Some(listing));
+    let listed = store.list("judge0", ItemWindow { offset: 0, limit: 10, reach: 10 }, Utc::now()).await.expect("list");
+    assert_eq!(listed.total_items, 3);
     let bundle =
         blobs.get(&keys::bundle(&chosen), crate::runner::MAX_BUNDLE_BYTES).await.expect("get").expect("the bundle");
     let bundle: crate::runner::Bundle = serde_json::from_slice(&bundle).expect("json");

@@ -4,9 +4,10 @@
 
 use chrono::Utc;
 use gavel_core::checker::Checker;
+use gavel_core::job::Listing;
 use gavel_core::request::{ExecuteRequest, TestCaseInput};
 use gavel_core::runner::{Encoding, Output, Streams};
-use gavel_core::usecases;
+use gavel_core::usecases::{self, NewJob};
 use gavel_core::{JobId, Language, ServerLimits};
 
 use super::error::Judge0Error;
@@ -107,6 +108,9 @@ fn test_data(item: &Item) -> (String, Option<String>, Encoding) {
     (stdin.map(base64).unwrap_or_default(), expected.map(base64), Encoding::Base64)
 }
 
+/// The listing tag of the jobs the Judge0 API makes: its index lists them, and no others.
+pub(super) const LISTING_TAG: &str = "judge0";
+
 /// Submits a group as one job: its Judge0 data first, so a token handed out can always be read.
 pub(super) async fn submit(state: &AppState, group: &Group, rules: &Rules) -> Result<JobId, Judge0Error> {
     let job_id = token::new_job();
@@ -115,16 +119,12 @@ pub(super) async fn submit(state: &AppState, group: &Group, rules: &Rules) -> Re
     if group.job.items.iter().any(|item| item.callback_url.is_some()) {
         callbacks::mark(&*state.blobs, &job_id).await?;
     }
-    let submitted = usecases::submit_with_id(
-        &*state.store,
-        &*state.blobs,
-        &*state.queue,
-        &state.limits,
-        request,
-        job_id.clone(),
-        Utc::now(),
-    )
-    .await;
+    // A group holds at most `token::PER_JOB` submissions.
+    let listing = Listing { tag: LISTING_TAG.into(), items: group.job.items.len() as u32 };
+    let job = NewJob { id: job_id.clone(), listing: Some(listing) };
+    let submitted =
+        usecases::submit_with_id(&*state.store, &*state.blobs, &*state.queue, &state.limits, request, job, Utc::now())
+            .await;
     if let Err(err) = submitted {
         record::remove(&*state.blobs, &job_id).await;
         return Err(err.into());

@@ -18,6 +18,7 @@ mod callbacks;
 mod config;
 mod error;
 mod fields;
+mod index;
 mod info;
 mod jobs;
 mod languages;
@@ -37,7 +38,7 @@ pub use config::Judge0Config;
 pub(crate) fn routes() -> Router<Ctx> {
     Router::new()
         .route("/", get(info::home))
-        .route("/submissions", post(submissions::create).get(submissions::index))
+        .route("/submissions", post(submissions::create).get(index::index))
         .route("/submissions/batch", post(submissions::batch_create).get(submissions::batch_show))
         .route("/submissions/{token}", get(submissions::show).delete(submissions::destroy))
         .route("/languages", get(languages::index))

@@ -1,5 +1,5 @@
-//! `/submissions`: create (one, or a batch), show (one, or a batch), the index and delete,
-//! with Judge0's checks in the order its controller runs them.
+//! `/submissions`: create (one, or a batch), show (one, or a batch) and delete, with Judge0's
+//! checks in the order its controller runs them. The index is `index.rs`.
 
 use std::collections::HashMap;
 
@@ -21,7 +21,7 @@ use super::jobs;
 use super::languages::Catalog;
 use super::limits::Rules;
 use super::record::{self, StoredJob};
-use super::request::{self, Context, ruby_to_i};
+use super::request::{self, Context};
 use super::token;
 use super::view::{self, NOT_UTF8_MANY, NOT_UTF8_ONE, NotUtf8};
 use crate::{AppState, Ctx};
@@ -41,11 +41,11 @@ impl Params {
     }
 
     /// Judge0's flags are on only for the literal `true`.
-    fn flag(&self, name: &str) -> bool {
+    pub(super) fn flag(&self, name: &str) -> bool {
         self.get(name) == Some("true")
     }
 
-    fn fields(&self) -> Result<Fields, Judge0Error> {
+    pub(super) fn fields(&self) -> Result<Fields, Judge0Error> {
         Fields::parse(self.get("fields")).map_err(Judge0Error::bad_request)
     }
 }
@@ -194,15 +194,15 @@ fn batch_size(state: &AppState, size: usize) -> Result<(), Judge0Error> {
 }
 
 /// A job made by the Judge0 API, as read back.
-struct Loaded {
+pub(super) struct Loaded {
     record: JobRecord,
-    job: StoredJob,
+    pub(super) job: StoredJob,
 }
 
 impl Loaded {
     /// The job's record and Judge0 data, read together; `None` for an unknown or expired job,
     /// or one that is not the Judge0 API's.
-    async fn read(state: &AppState, job_id: &JobId) -> Result<Option<Loaded>, Judge0Error> {
+    pub(super) async fn read(state: &AppState, job_id: &JobId) -> Result<Option<Loaded>, Judge0Error> {
         let (record, job) = tokio::join!(
             usecases::get(&*state.store, job_id.as_str(), Utc::now()),
             record::load(&*state.blobs, job_id)
@@ -215,7 +215,13 @@ impl Loaded {
         Ok(job?.map(|job| Loaded { record, job }))
     }
 
-    fn render(&self, state: &AppState, item: usize, fields: Fields, base64: bool) -> Result<view::Object, NotUtf8> {
+    pub(super) fn render(
+        &self,
+        state: &AppState,
+        item: usize,
+        fields: Fields,
+        base64: bool,
+    ) -> Result<view::Object, NotUtf8> {
         let submission = view::Submission {
             token: token::token(&self.record.id, item),
             record: &self.record,
@@ -292,25 +298,6 @@ pub(super) async fn batch_show(
 #[derive(serde::Serialize)]
 struct Shown {
     submissions: Vec<Option<view::Object>>,
-}
-
-/// `GET /submissions`: Judge0 lists every submission, newest first. Gavel's job stores have no
-/// listing yet, so an authorized caller is told so.
-pub(super) async fn index(_: Authn, _: Authz, RawQuery(query): RawQuery) -> Result<Response, Judge0Error> {
-    let params = Params::new(query);
-    params.fields()?;
-    let page = params.get("page").map_or(1, ruby_to_i);
-    let per_page = params.get("per_page").map_or(20, ruby_to_i);
-    if page <= 0 {
-        return Err(Judge0Error::bad_request(format!("invalid page: {page}")));
-    }
-    if per_page < 0 {
-        return Err(Judge0Error::bad_request(format!("invalid per_page: {per_page}")));
-    }
-    Err(Judge0Error::Message(
-        StatusCode::NOT_IMPLEMENTED,
-        "listing submissions is not supported by this server; read them by token".into(),
-    ))
 }
 
 /// `DELETE /submissions/{token}`: deleting is off, as `ENABLE_SUBMISSION_DELETE` is by default.

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
 use gavel_core::job::{Outcome, TestResult, Transition};
 use gavel_core::language::{self, LanguageStatus};
-use gavel_core::ports::{BlobError, BlobStore, JobMessage, JobQueue, JobStore, QueueError, Unavailable};
+use gavel_core::ports::{
+    BlobError, BlobStore, ItemWindow, JobMessage, JobQueue, JobStore, ListPage, PageBuilder, QueueError, Unavailable,
+};
 use gavel_core::{JobId, JobRecord, ServerLimits, Verdict};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -45,6 +47,20 @@ impl JobStore for Store {
         let Some(job) = jobs.get_mut(id) else { return Ok(Transition::NotFound) };
         outcome.apply(job, now);
         Ok(Transition::Applied)
+    }
+    async fn list(&self, tag: &str, window: ItemWindow, _: DateTime<Utc>) -> Result<ListPage, Unavailable> {
+        let jobs = self.jobs.lock().expect("lock");
+        let mut listed: Vec<&JobRecord> =
+            jobs.values().filter(|job| job.listing.as_ref().is_some_and(|listing| listing.tag == tag)).collect();
+        listed.sort_by_key(|job| std::cmp::Reverse(job.created_at));
+        let mut page = PageBuilder::new(window);
+        for job in listed {
+            if page.is_full() {
+                break;
+            }
+            page.push(job.id.clone(), job.listing.as_ref().map_or(0, |listing| listing.items));
+        }
+        Ok(page.finish())
     }
 }
 
@@ -318,8 +334,13 @@ async fn authentication_and_authorization_when_configured() {
     assert_eq!(status, StatusCode::OK);
     let (status, _, body) = fx.send(Method::GET, "/submissions?X-Auth-Token=secret", None).await;
     assert_eq!((status, body), (StatusCode::FORBIDDEN, json!("")));
-    let (status, _, body) = fx.send(Method::GET, "/submissions?X-Auth-Token=secret&X-Auth-User=boss", None).await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{body}");
+    let (status, _, body) = fx.send(Method::POST, "/submissions?X-Auth-Token=secret", Some(python("x"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = &body["token"];
+    let (status, _, body) =
+        fx.send(Method::GET, "/submissions?X-Auth-Token=secret&X-Auth-User=boss&fields=token", None).await;
+    let meta = json!({"current_page": 1, "next_page": null, "prev_page": null, "total_pages": 1, "total_count": 1});
+    assert_eq!((status, body), (StatusCode::OK, json!({"submissions": [{"token": token}], "meta": meta})));
     let (status, _, body) =
         fx.send(Method::GET, "/submissions?X-Auth-Token=secret&X-Auth-User=boss&page=0", None).await;
     assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": "invalid page: 0"})));
