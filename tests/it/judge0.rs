@@ -266,9 +266,10 @@ async fn refusals_have_judge0s_exact_bodies() {
             "setting compiler options is not allowed",
         ),
         (
+            // Judge0 would call it; Gavel calls no address of its own network unless allowed.
             json!({"source_code": "x", "language_id": 71, "callback_url": "http://127.0.0.1:9/cb"}),
             "callback_url",
-            "setting callback is not allowed",
+            "must not be a loopback, link-local or private address",
         ),
         (
             json!({"source_code": "x", "language_id": 71, "enable_network": true}),
