@@ -19,6 +19,9 @@ pub const DEFAULT_RUNNER_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// How much of the runner's own stdout/stderr is kept for the debug log.
 const LOG_CAP: u64 = 64 * 1024;
 
+/// How much of a failed runner's last stderr line is logged.
+const LAST_LINE_CHARS: usize = 500;
+
 /// How long the runner's pipes may stay open after it exited.
 const PIPE_GRACE: Duration = Duration::from_secs(1);
 
@@ -110,7 +113,7 @@ impl TaskLauncher for ProcessTaskLauncher {
         // Leftovers holding the pipes open would only delay us.
         drop(group);
         let (stdout, stderr) = (collect(stdout).await, collect(stderr).await);
-        // Runner output may quote the program's: debug only.
+        // The runner's debug log may quote the program: all of it at debug only.
         debug!(
             job_id = %task.job_id,
             ?status,
@@ -120,7 +123,12 @@ impl TaskLauncher for ProcessTaskLauncher {
         );
         match status {
             Ok(status) if !status.success() => {
-                debug!(job_id = %task.job_id, %status, "runner exited unsuccessfully; its report decides");
+                // Its last line says why it failed (a panic, an error writing the report): at its
+                // default level the runner logs nothing of the program's.
+                let said = String::from_utf8_lossy(&stderr);
+                let last =
+                    said.trim_end().lines().last().unwrap_or("").chars().take(LAST_LINE_CHARS).collect::<String>();
+                warn!(job_id = %task.job_id, %status, last, "runner exited unsuccessfully; its report decides");
                 Ok(())
             }
             Ok(_) => Ok(()),
