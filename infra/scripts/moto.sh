@@ -57,8 +57,9 @@ start() {
     exit 1
   fi
   install
-  # setsid: the server outlives this script and the shell that ran it.
-  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 < /dev/null &
+  # setsid: the server outlives this script and the shell that ran it. moto_server.py is moto's
+  # own server with DynamoDB's per-item atomic writes, which the job store's races rely on.
+  setsid "$VENV/bin/python" "$REPO/infra/scripts/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 < /dev/null &
   echo $! >"$PIDFILE"
   local deadline=$((SECONDS + 60))
   until answers; do

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::harness::{Server, data_dir};
 use crate::languages::programs_json;
 
+mod delete;
 mod index;
 
 /// The Judge0 ids of each Gavel language (`compat.md` §1.7).
@@ -145,10 +146,14 @@ impl Wire {
         Wire { base: base.to_owned(), client: reqwest::Client::new() }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Answer {
+    /// `method path` with a JSON `body`, as the Judge0 user `user` (`X-Auth-User`) when given.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>, user: Option<&str>) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(body);
+        }
+        if let Some(user) = user {
+            request = request.header("X-Auth-User", user);
         }
         let response = request.send().await.expect("the server answers");
         let status = response.status().as_u16();
@@ -158,11 +163,11 @@ impl Wire {
     }
 
     async fn get(&self, path: &str) -> Answer {
-        self.send(reqwest::Method::GET, path, None).await
+        self.send(reqwest::Method::GET, path, None, None).await
     }
 
     async fn post(&self, path: &str, body: &Value) -> Answer {
-        self.send(reqwest::Method::POST, path, Some(body)).await
+        self.send(reqwest::Method::POST, path, Some(body), None).await
     }
 
     /// Creates a submission and returns its token.
@@ -303,7 +308,7 @@ async fn refusals_have_judge0s_exact_bodies() {
         (reqwest::Method::POST, "/languages".to_owned()),
         (reqwest::Method::GET, "/languages/9999".to_owned()),
     ] {
-        let answer = wire.send(method.clone(), &path, None).await;
+        let answer = wire.send(method.clone(), &path, None, None).await;
         assert_eq!((answer.status, answer.text.as_str()), (404, not_found), "{method} {path}");
     }
     let fields = wire.get(&format!("/submissions/{}?fields=token,foo,bar", uuid::Uuid::new_v4())).await;
@@ -313,7 +318,8 @@ async fn refusals_have_judge0s_exact_bodies() {
         (batch.status, &batch.json),
         (400, &json!({"error": "there should be at least one submission in a batch"}))
     );
-    let deleted = wire.send(reqwest::Method::DELETE, &format!("/submissions/{}", uuid::Uuid::new_v4()), None).await;
+    let deleted =
+        wire.send(reqwest::Method::DELETE, &format!("/submissions/{}", uuid::Uuid::new_v4()), None, None).await;
     assert_eq!((deleted.status, deleted.text.as_str()), (403, ""), "no authorization token configured");
     let malformed = wire.client.post(format!("{}/submissions", wire.base)).body("{nope").send().await.expect("answer");
     assert_eq!(malformed.status().as_u16(), 400);

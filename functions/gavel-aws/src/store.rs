@@ -1,5 +1,6 @@
 //! Job records in DynamoDB, one item per job keyed by `job_id`. Transitions are conditional
-//! UpdateItems, so a terminal state is never overwritten however many deliveries race.
+//! UpdateItems, so a terminal state is never overwritten however many deliveries race; a delete
+//! is a DeleteItem conditional on the job having ended.
 //!
 //! Attributes: `job_id` (S), `language` (S), `status` (S), `created_at`, `started_at`,
 //! `finished_at` and `expires_at_ms` (N, epoch milliseconds), `expires_at` (N, epoch seconds,
@@ -18,13 +19,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValuesOnConditionCheckFailure,
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use chrono::{DateTime, Utc};
-use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Listing, Outcome, Transition};
+use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Listing, Outcome, Removal, Transition};
 use gavel_core::ports::{ItemWindow, JobStore, ListPage, Unavailable};
 use gavel_core::runner::Encoding;
 use tracing::warn;
@@ -110,11 +112,7 @@ impl DynamoJobStore {
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     // The item as it was: statuses only move forward, so a live one is terminal.
-                    let live = failed
-                        .item()
-                        .and_then(|item| number(item, attr::EXPIRES_AT_MS).ok())
-                        .is_some_and(|expires_at_ms| expires_at_ms > now_ms);
-                    Ok(if live { Transition::AlreadyTerminal } else { Transition::NotFound })
+                    Ok(if is_live(failed.item(), now_ms) { Transition::AlreadyTerminal } else { Transition::NotFound })
                 }
                 _ => Err(Unavailable::new(SERVICE, format!("{operation} {id}: {}", describe(&err)))),
             },
@@ -182,6 +180,33 @@ impl JobStore for DynamoJobStore {
         self.transition(id, now, update, &[("#o", name)], values, "UpdateItem (finish)").await
     }
 
+    async fn delete_ended(&self, id: &JobId, now: DateTime<Utc>) -> Result<Removal, Unavailable> {
+        let now_ms = millis(now);
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(attr::JOB_ID, s(id.as_str()))
+            .condition_expression("attribute_exists(job_id) AND #s IN (:completed, :failed) AND expires_at_ms > :now")
+            .expression_attribute_names("#s", attr::STATUS)
+            .expression_attribute_values(":completed", s(JobStatus::Completed.as_str()))
+            .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+            .expression_attribute_values(":now", n(now_ms))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(Removal::Removed),
+            Err(err) => match err.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(failed)) => {
+                    // The item as it was: a live one the condition kept is pending or running.
+                    Ok(if is_live(failed.item(), now_ms) { Removal::NotEnded } else { Removal::NotFound })
+                }
+                _ => Err(Unavailable::new(SERVICE, format!("DeleteItem {id}: {}", describe(&err)))),
+            },
+        }
+    }
+
     async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable> {
         listing::list(self, tag, window, now).await
     }
@@ -234,6 +259,11 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         .await
         .map_err(|err| Unavailable::new(SERVICE, format!("UpdateTimeToLive {name}: {}", describe(&err))))?;
     Ok(())
+}
+
+/// Whether an item a failed condition returned exists and has not expired.
+fn is_live(item: Option<&HashMap<String, AttributeValue>>, now_ms: i64) -> bool {
+    item.and_then(|item| number(item, attr::EXPIRES_AT_MS).ok()).is_some_and(|expires_at_ms| expires_at_ms > now_ms)
 }
 
 fn s(value: &str) -> AttributeValue {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::job::{JobId, JobRecord, Outcome, Transition};
+use crate::job::{JobId, JobRecord, Outcome, Removal, Transition};
 use crate::ports::{ItemWindow, JobStore, ListPage, Unavailable};
 
 /// Told once per job, after its end was stored. It cannot fail the job: it handles (and logs)
@@ -51,6 +51,10 @@ impl JobStore for NotifyingJobStore {
         Ok(transition)
     }
 
+    async fn delete_ended(&self, id: &JobId, now: DateTime<Utc>) -> Result<Removal, Unavailable> {
+        self.inner.delete_ended(id, now).await
+    }
+
     async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable> {
         self.inner.list(tag, window, now).await
     }
@@ -61,7 +65,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::usecases::tests::Store;
+    use crate::testing::MemoryJobStore;
 
     #[derive(Default)]
     struct Told(Mutex<Vec<JobId>>);
@@ -76,7 +80,7 @@ mod tests {
     #[tokio::test]
     async fn the_hook_hears_each_job_end_once_and_nothing_else() {
         let told = Arc::new(Told::default());
-        let store = NotifyingJobStore::new(Arc::new(Store::default()), told.clone());
+        let store = NotifyingJobStore::new(Arc::new(MemoryJobStore::default()), told.clone());
         let (now, id) = (Utc::now(), JobId::new());
         store.create(&JobRecord::pending(id.clone(), "python", now)).await.expect("create");
         store.mark_running(&id, now).await.expect("running");

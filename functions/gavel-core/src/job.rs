@@ -170,6 +170,16 @@ impl Outcome {
     }
 }
 
+/// What a conditional delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// The job is pending or running; nothing was deleted.
+    NotEnded,
+    /// No such job (or it expired).
+    NotFound,
+}
+
 /// What a conditional write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {

@@ -12,6 +12,8 @@ pub mod offload;
 pub mod ports;
 pub mod request;
 pub mod runner;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod usecases;
 pub mod verdict;
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use std::ops::Range;
 
-use crate::job::{JobId, JobRecord, Outcome, Transition};
+use crate::job::{JobId, JobRecord, Outcome, Removal, Transition};
 
 /// A backing service failed; the caller may retry later (503 at the edge).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,9 @@ pub trait JobStore: Send + Sync {
     async fn mark_running(&self, id: &JobId, now: DateTime<Utc>) -> Result<Transition, Unavailable>;
     /// `pending | running → completed | failed`, once.
     async fn finish(&self, id: &JobId, outcome: Outcome, now: DateTime<Utc>) -> Result<Transition, Unavailable>;
+    /// Deletes a live record that has ended (`completed | failed`); pending and running ones stay,
+    /// so a job is never deleted under its runner.
+    async fn delete_ended(&self, id: &JobId, now: DateTime<Utc>) -> Result<Removal, Unavailable>;
     /// The live records whose [`Listing`](crate::job::Listing) has `tag`, newest first (by
     /// `created_at`), read until their items reach `window.reach`, so a listing costs bounded
     /// work however many there are; cut to `window`, with the items of all those read.
@@ -168,6 +171,11 @@ pub mod keys {
 
     pub fn report(id: &JobId) -> String {
         format!("jobs/{id}/report.json")
+    }
+
+    /// Every blob the core writes for a job.
+    pub fn all(id: &JobId) -> [String; 3] {
+        [bundle(id), judge_spec(id), report(id)]
     }
 
     /// The job a report key belongs to, for report-written events.

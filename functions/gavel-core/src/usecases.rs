@@ -1,10 +1,10 @@
-//! The use cases: submit, dispatch, complete (or fail), get. At-least-once everywhere: each is
+//! The use cases: submit, dispatch, complete (or fail), get, delete. At-least-once everywhere: each is
 //! safe to repeat, because transitions are conditional and terminal states are final.
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::job::{JobId, JobRecord, Listing, Outcome, Transition};
+use crate::job::{JobId, JobRecord, Listing, Outcome, Removal, Transition};
 use crate::judge::{self, JudgeSpec};
 use crate::limits::ServerLimits;
 use crate::offload::offload;
@@ -251,5 +251,27 @@ pub async fn get(store: &dyn JobStore, job_id: &str, now: DateTime<Utc>) -> Resu
     }
 }
 
+/// Deletes an ended job: its record, then its blobs (the core's and the caller's `extra` keys).
+/// Once the record is gone the job reads as not found everywhere; a blob that cannot be deleted
+/// is left to the job folder's expiry.
+pub async fn delete(
+    store: &dyn JobStore,
+    blobs: &dyn BlobStore,
+    job_id: &JobId,
+    extra: &[String],
+    now: DateTime<Utc>,
+) -> Result<Removal, Unavailable> {
+    let removal = store.delete_ended(job_id, now).await?;
+    if removal == Removal::Removed {
+        for key in keys::all(job_id).iter().chain(extra) {
+            if let Err(err) = blobs.delete(key).await {
+                warn!(job_id = %job_id, key, %err, "cannot delete a blob of a deleted job; it expires with its folder");
+            }
+        }
+        info!(job_id = %job_id, "job deleted");
+    }
+    Ok(removal)
+}
+
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

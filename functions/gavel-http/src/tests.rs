@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use gavel_core::isolation::IsolationLevel;
-use gavel_core::job::{Outcome, Transition};
+use gavel_core::job::{Outcome, Removal, Transition};
 use gavel_core::language;
 use gavel_core::ports::{BlobError, ItemWindow, JobMessage, ListPage, QueueError, Unavailable};
 use gavel_core::{JobId, JobRecord};
@@ -35,6 +35,9 @@ impl JobStore for Down {
         Err(down())
     }
     async fn finish(&self, _: &JobId, _: Outcome, _: DateTime<Utc>) -> Result<Transition, Unavailable> {
+        Err(down())
+    }
+    async fn delete_ended(&self, _: &JobId, _: DateTime<Utc>) -> Result<Removal, Unavailable> {
         Err(down())
     }
     async fn list(&self, _: &str, _: ItemWindow, _: DateTime<Utc>) -> Result<ListPage, Unavailable> {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gavel_core::job::{JobId, JobRecord, JobStatus, Listing, Outcome, Transition};
+use gavel_core::job::{JobId, JobRecord, JobStatus, Listing, Outcome, Removal, Transition};
 use gavel_core::ports::{ItemWindow, JobStore, ListPage, PageBuilder, Unavailable};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -147,6 +147,25 @@ impl JobStore for SqliteJobStore {
                     params![id.as_str(), now, status, result, error],
                 )?;
                 transition(conn, &id, now, changed)
+            })
+            .await
+    }
+
+    async fn delete_ended(&self, id: &JobId, now: DateTime<Utc>) -> Result<Removal, Unavailable> {
+        let id = id.clone();
+        self.db
+            .call(SERVICE, move |conn| {
+                let now = to_nanos(now)?;
+                let deleted = conn.execute(
+                    "DELETE FROM jobs WHERE id = ?1 AND status IN ('completed', 'failed') AND expires_at > ?2",
+                    params![id.as_str(), now],
+                )?;
+                Ok(match transition(conn, &id, now, deleted)? {
+                    Transition::Applied => Removal::Removed,
+                    // A live row the DELETE left was pending or running.
+                    Transition::AlreadyTerminal => Removal::NotEnded,
+                    Transition::NotFound => Removal::NotFound,
+                })
             })
             .await
     }

@@ -1,9 +1,11 @@
-//! The `JobStore` contract: conditional transitions, final terminal states, expiry on read, and
-//! the listing of tagged records.
+//! The `JobStore` contract: conditional transitions, final terminal states, expiry on read, the
+//! listing of tagged records, and deletes of ended ones.
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use gavel_core::isolation::{Isolation, IsolationLevel};
-use gavel_core::job::{JobId, JobRecord, JobResult, JobStatus, Listing, Outcome, RETENTION, Summary, Transition};
+use gavel_core::job::{
+    JobId, JobRecord, JobResult, JobStatus, Listing, Outcome, RETENTION, Removal, Summary, Transition,
+};
 use gavel_core::ports::{ItemWindow, JobStore, ListPage, ListedRecord};
 use gavel_core::verdict::Verdict;
 
@@ -208,4 +210,30 @@ pub async fn listing_reads_no_further_than_its_reach(store: &dyn JobStore) {
     assert_eq!(beyond, ListPage { records: Vec::new(), total_items: 3 }, "the oldest is past the reach");
     let all = store.list("judge0", window(3, 5), now).await.expect("list");
     assert_eq!(all, ListPage { records: vec![part(&oldest, 0..2)], total_items: 5 });
+}
+
+/// Only an ended job is deleted; pending and running ones, expired and unknown ones are left
+/// alone, and a deleted one is gone from reads, transitions and the listing.
+pub async fn only_ended_records_are_deleted(store: &dyn JobStore) {
+    let now = now();
+    let record = listed(store, "judge0", 2, now).await;
+    assert_eq!(store.delete_ended(&record.id, now).await, Ok(Removal::NotEnded), "pending");
+    assert_eq!(store.mark_running(&record.id, now).await, Ok(Transition::Applied));
+    assert_eq!(store.delete_ended(&record.id, now).await, Ok(Removal::NotEnded), "running");
+    assert_eq!(read(store, &record.id, now).await.status, JobStatus::Running);
+    let outcome = Outcome::Completed(Box::new(result(Verdict::Accepted)));
+    assert_eq!(store.finish(&record.id, outcome, now).await, Ok(Transition::Applied));
+    assert_eq!(store.delete_ended(&record.id, now).await, Ok(Removal::Removed));
+    assert_eq!(store.get(&record.id, now).await, Ok(None));
+    assert_eq!(store.delete_ended(&record.id, now).await, Ok(Removal::NotFound), "only once");
+    assert_eq!(store.finish(&record.id, Outcome::Failed("late".into()), now).await, Ok(Transition::NotFound));
+    assert_eq!(list(store, 0, 20, now).await, ListPage::default(), "nor listed");
+
+    let failed = pending(store, now).await;
+    assert_eq!(store.finish(&failed.id, Outcome::Failed("no runner".into()), now).await, Ok(Transition::Applied));
+    assert_eq!(store.delete_ended(&failed.id, now).await, Ok(Removal::Removed));
+    let old = pending(store, now - RETENTION - TimeDelta::seconds(1)).await;
+    assert_eq!(store.finish(&old.id, Outcome::Failed("x".into()), now - RETENTION).await, Ok(Transition::Applied));
+    assert_eq!(store.delete_ended(&old.id, now).await, Ok(Removal::NotFound), "expired");
+    assert_eq!(store.delete_ended(&JobId::new(), now).await, Ok(Removal::NotFound));
 }

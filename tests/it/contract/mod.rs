@@ -61,6 +61,7 @@ macro_rules! job_store_contract {
                 listing_is_newest_first_and_paged_over_items,
                 expired_records_are_not_listed,
                 listing_reads_no_further_than_its_reach,
+                only_ended_records_are_deleted,
             ]
         );
     };

@@ -74,13 +74,8 @@ async fn the_index_pages_judge0_submissions_newest_first() {
 
 /// The index as the authorization token `user` asks for it: status and JSON body.
 async fn index(wire: &Wire, query: &str, user: Option<&str>) -> (u16, Value) {
-    let mut request = wire.client.get(format!("{}/submissions?{query}", wire.base));
-    if let Some(user) = user {
-        request = request.header("X-Auth-User", user);
-    }
-    let answer = request.send().await.expect("the server answers");
-    let status = answer.status().as_u16();
-    (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+    let answer = wire.send(reqwest::Method::GET, &format!("/submissions?{query}"), None, user).await;
+    (answer.status, answer.json)
 }
 
 async fn page(wire: &Wire, query: &str) -> Value {

@@ -1,96 +1,14 @@
 //! The use cases over in-memory fakes of the ports.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::*;
 use crate::isolation::{Isolation, IsolationLevel};
 use crate::job::{JobStatus, Listing};
-use crate::ports::{ItemWindow, ListPage, PageBuilder};
+use crate::ports::ItemWindow;
 use crate::runner::{Output, StepReport};
-
-#[derive(Default)]
-pub(crate) struct Store(Mutex<HashMap<JobId, JobRecord>>);
-
-#[async_trait]
-impl JobStore for Store {
-    async fn create(&self, record: &JobRecord) -> Result<(), Unavailable> {
-        self.0.lock().expect("lock").insert(record.id.clone(), record.clone());
-        Ok(())
-    }
-    async fn get(&self, id: &JobId, _: DateTime<Utc>) -> Result<Option<JobRecord>, Unavailable> {
-        Ok(self.0.lock().expect("lock").get(id).cloned())
-    }
-    async fn mark_running(&self, id: &JobId, now: DateTime<Utc>) -> Result<Transition, Unavailable> {
-        let mut jobs = self.0.lock().expect("lock");
-        Ok(match jobs.get_mut(id) {
-            None => Transition::NotFound,
-            Some(job) if job.status.is_terminal() => Transition::AlreadyTerminal,
-            Some(job) => {
-                job.status = JobStatus::Running;
-                job.started_at = Some(now);
-                Transition::Applied
-            }
-        })
-    }
-    async fn finish(&self, id: &JobId, outcome: Outcome, now: DateTime<Utc>) -> Result<Transition, Unavailable> {
-        let mut jobs = self.0.lock().expect("lock");
-        Ok(match jobs.get_mut(id) {
-            None => Transition::NotFound,
-            Some(job) if job.status.is_terminal() => Transition::AlreadyTerminal,
-            Some(job) => {
-                outcome.apply(job, now);
-                Transition::Applied
-            }
-        })
-    }
-    async fn list(&self, tag: &str, window: ItemWindow, now: DateTime<Utc>) -> Result<ListPage, Unavailable> {
-        let jobs = self.0.lock().expect("lock");
-        let mut listed: Vec<&JobRecord> = jobs
-            .values()
-            .filter(|job| !job.is_expired(now) && job.listing.as_ref().is_some_and(|listing| listing.tag == tag))
-            .collect();
-        listed.sort_by_key(|job| std::cmp::Reverse(job.created_at));
-        let mut page = PageBuilder::new(window);
-        for job in listed {
-            if page.is_full() {
-                break;
-            }
-            page.push(job.id.clone(), job.listing.as_ref().map_or(0, |listing| listing.items));
-        }
-        Ok(page.finish())
-    }
-}
-
-#[derive(Default)]
-struct Blobs(Mutex<HashMap<String, Vec<u8>>>);
-
-#[async_trait]
-impl BlobStore for Blobs {
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), Unavailable> {
-        self.0.lock().expect("lock").insert(key.to_owned(), bytes);
-        Ok(())
-    }
-    async fn get(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, BlobError> {
-        match self.0.lock().expect("lock").get(key) {
-            Some(bytes) if bytes.len() as u64 > limit => Err(BlobError::TooLarge { key: key.to_owned(), limit }),
-            found => Ok(found.cloned()),
-        }
-    }
-    async fn delete(&self, key: &str) -> Result<(), Unavailable> {
-        self.0.lock().expect("lock").remove(key);
-        Ok(())
-    }
-    async fn read_url(&self, key: &str) -> Result<String, Unavailable> {
-        Ok(format!("mem://{key}"))
-    }
-    async fn write_url(&self, key: &str) -> Result<String, Unavailable> {
-        Ok(format!("mem://{key}"))
-    }
-}
+use crate::testing::{MemoryBlobStore, MemoryJobStore};
 
 /// A queue with room or without, whose enqueue may fail.
 struct Queue {
@@ -123,27 +41,27 @@ const OPEN: Queue = Queue { room: true, enqueue: Ok(()) };
 
 #[tokio::test]
 async fn a_full_queue_refuses_before_anything_is_written() {
-    let (store, blobs) = (Store::default(), Blobs::default());
+    let (store, blobs) = (MemoryJobStore::default(), MemoryBlobStore::default());
     let full = Queue { room: false, enqueue: Ok(()) };
     let refused = submit(&store, &blobs, &full, &ServerLimits::default(), request(), Utc::now()).await;
     assert_eq!(refused, Err(SubmitError::Queue(QueueError::Full { capacity: 1 })));
-    assert!(store.0.lock().expect("lock").is_empty() && blobs.0.lock().expect("lock").is_empty());
+    assert!(store.jobs.lock().expect("lock").is_empty() && blobs.blobs.lock().expect("lock").is_empty());
 }
 
 #[tokio::test]
 async fn a_job_that_cannot_be_queued_leaves_no_blobs_and_a_failed_record() {
-    let (store, blobs) = (Store::default(), Blobs::default());
+    let (store, blobs) = (MemoryJobStore::default(), MemoryBlobStore::default());
     let broken = Queue { room: true, enqueue: Err(QueueError::Unavailable(Unavailable::new("queue", "down"))) };
     let refused = submit(&store, &blobs, &broken, &ServerLimits::default(), request(), Utc::now()).await;
     assert!(matches!(refused, Err(SubmitError::Queue(QueueError::Unavailable(_)))), "{refused:?}");
-    assert!(blobs.0.lock().expect("lock").is_empty(), "the bundle and judge spec are removed");
-    let records: Vec<JobRecord> = store.0.lock().expect("lock").values().cloned().collect();
+    assert!(blobs.blobs.lock().expect("lock").is_empty(), "the bundle and judge spec are removed");
+    let records: Vec<JobRecord> = store.jobs.lock().expect("lock").values().cloned().collect();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].status, JobStatus::Failed);
     assert!(records[0].error.as_deref().is_some_and(|e| e.starts_with("not queued")), "{records:?}");
 }
 
-async fn accepted(store: &Store, blobs: &Blobs) -> JobId {
+async fn accepted(store: &MemoryJobStore, blobs: &MemoryBlobStore) -> JobId {
     let accepted = submit(store, blobs, &OPEN, &ServerLimits::default(), request(), Utc::now()).await;
     accepted.expect("accepted").job_id
 }
@@ -159,7 +77,7 @@ fn report(job_id: &JobId, outputs: &[&[u8]]) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_report_is_judged_once() {
-    let (store, blobs) = (Store::default(), Blobs::default());
+    let (store, blobs) = (MemoryJobStore::default(), MemoryBlobStore::default());
     let id = accepted(&store, &blobs).await;
     blobs.put(&keys::report(&id), report(&id, &[b"1\n", b"\xff\n"])).await.expect("put");
     assert_eq!(complete(&store, &blobs, &id, Utc::now()).await, Ok(Transition::Applied));
@@ -171,7 +89,7 @@ async fn a_report_is_judged_once() {
 
 #[tokio::test]
 async fn a_report_larger_than_the_jobs_outputs_can_make_fails_the_job_unread() {
-    let (store, blobs) = (Store::default(), Blobs::default());
+    let (store, blobs) = (MemoryJobStore::default(), MemoryBlobStore::default());
     let id = accepted(&store, &blobs).await;
     let spec: JudgeSpec = serde_json::from_slice(
         &blobs.get(&keys::judge_spec(&id), MAX_JUDGE_SPEC_BYTES).await.expect("get").expect("a spec"),
@@ -187,7 +105,7 @@ async fn a_report_larger_than_the_jobs_outputs_can_make_fails_the_job_unread() {
 
 #[tokio::test]
 async fn a_report_without_test_data_fails_the_job() {
-    let (store, blobs) = (Store::default(), Blobs::default());
+    let (store, blobs) = (MemoryJobStore::default(), MemoryBlobStore::default());
     let id = accepted(&store, &blobs).await;
     blobs.delete(&keys::judge_spec(&id)).await.expect("delete");
     blobs.put(&keys::report(&id), report(&id, &[b"1\n", b"2\n"])).await.expect("put");
@@ -197,8 +115,24 @@ async fn a_report_without_test_data_fails_the_job() {
 }
 
 #[tokio::test]
+async fn only_an_ended_job_is_deleted_and_then_its_blobs_go_with_it() {
+    let (store, blobs) = (MemoryJobStore::default(), MemoryBlobStore::default());
+    let id = accepted(&store, &blobs).await;
+    let extra = [format!("jobs/{id}/caller.json")];
+    blobs.put(&extra[0], b"{}".to_vec()).await.expect("put");
+    assert_eq!(delete(&store, &blobs, &id, &extra, Utc::now()).await, Ok(Removal::NotEnded));
+    assert!(store.get(&id, Utc::now()).await.expect("get").is_some(), "a pending job stays");
+    blobs.put(&keys::report(&id), report(&id, &[b"1\n", b"2\n"])).await.expect("put");
+    complete(&store, &blobs, &id, Utc::now()).await.expect("complete");
+    assert_eq!(delete(&store, &blobs, &id, &extra, Utc::now()).await, Ok(Removal::Removed));
+    assert_eq!(store.get(&id, Utc::now()).await, Ok(None));
+    assert!(blobs.blobs.lock().expect("lock").keys().all(|key| !key.contains(id.as_str())), "every blob of the job");
+    assert_eq!(delete(&store, &blobs, &id, &extra, Utc::now()).await, Ok(Removal::NotFound));
+}
+
+#[tokio::test]
 async fn a_job_can_be_submitted_under_an_id_and_a_listing_the_caller_chose() {
-    let (store, blobs) = (Store::default(), Blobs::default());
+    let (store, blobs) = (MemoryJobStore::default(), MemoryBlobStore::default());
     let chosen = JobId::new();
     let listing = Listing { tag: "judge0".into(), items: 3 };
     let job = NewJob { id: chosen.clone(), listing: Some(listing.clone()) };

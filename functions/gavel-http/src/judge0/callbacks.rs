@@ -32,7 +32,7 @@ const BETWEEN_TRIES: Duration = Duration::from_secs(1);
 
 /// Written beside a job's Judge0 data when one of its submissions has a callback, so that the
 /// end of every other job costs one small read.
-fn marker(job_id: &JobId) -> String {
+pub(super) fn marker(job_id: &JobId) -> String {
     format!("jobs/{job_id}/judge0-callbacks")
 }
 

@@ -28,6 +28,8 @@ pub struct Judge0Config {
     /// `MAINTENANCE_MODE` and `MAINTENANCE_MESSAGE`: creating submissions is refused with it.
     pub maintenance_mode: bool,
     pub maintenance_message: String,
+    /// `ENABLE_SUBMISSION_DELETE`: whether `DELETE /submissions/{token}` deletes.
+    pub enable_submission_delete: bool,
     /// `ENABLE_CALLBACKS`: whether submissions may name a `callback_url`.
     pub enable_callbacks: bool,
     /// Gavel's own: callbacks may reach loopback, link-local and private addresses (off: a
@@ -48,6 +50,7 @@ impl Default for Judge0Config {
             max_queue_size: 100,
             maintenance_mode: false,
             maintenance_message: "Judge0 is currently in maintenance.".into(),
+            enable_submission_delete: false,
             enable_callbacks: true,
             callbacks_allow_private: false,
         }
@@ -96,6 +99,7 @@ impl Judge0Config {
             max_queue_size: number("MAX_QUEUE_SIZE", defaults.max_queue_size),
             maintenance_mode: flag("MAINTENANCE_MODE", defaults.maintenance_mode),
             maintenance_message: get("MAINTENANCE_MESSAGE").unwrap_or(defaults.maintenance_message),
+            enable_submission_delete: flag("ENABLE_SUBMISSION_DELETE", defaults.enable_submission_delete),
             enable_callbacks: flag("ENABLE_CALLBACKS", defaults.enable_callbacks),
             callbacks_allow_private: flag("CALLBACKS_ALLOW_PRIVATE", defaults.callbacks_allow_private),
         }
@@ -119,7 +123,7 @@ mod tests {
         assert!(config.authn_tokens.is_empty() && config.authz_tokens.is_empty());
         assert_eq!((config.authn_header.as_str(), config.authz_header.as_str()), ("X-Auth-Token", "X-Auth-User"));
         assert!(config.enable_wait_result && config.enable_batched_submissions && !config.maintenance_mode);
-        assert!(config.enable_callbacks && !config.callbacks_allow_private);
+        assert!(config.enable_callbacks && !config.callbacks_allow_private && !config.enable_submission_delete);
         assert_eq!((config.max_submission_batch_size, config.max_queue_size), (20, 100));
     }
 
@@ -136,8 +140,9 @@ mod tests {
             ("MAX_QUEUE_SIZE", "many"),
             ("ENABLE_CALLBACKS", "false"),
             ("CALLBACKS_ALLOW_PRIVATE", "true"),
+            ("ENABLE_SUBMISSION_DELETE", "true"),
         ]);
-        assert!(!config.enable_callbacks && config.callbacks_allow_private);
+        assert!(!config.enable_callbacks && config.callbacks_allow_private && config.enable_submission_delete);
         assert_eq!(config.authn_tokens, ["one", "two"]);
         assert_eq!(config.authn_header, "X-Key");
         assert_eq!(config.authz_tokens, ["boss"]);

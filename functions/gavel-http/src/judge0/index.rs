@@ -89,7 +89,9 @@ pub(super) async fn index(
         let items = loaded.job.items.len();
         // Newest first: a job's later submissions were made after its earlier ones.
         for position in record.items.clone() {
-            let Some(item) = items.checked_sub(position as usize + 1) else { continue };
+            let Some(item) = items.checked_sub(position as usize + 1).filter(|&item| loaded.job.has(item)) else {
+                continue;
+            };
             let object =
                 loaded.render(state, item, fields, base64).map_err(|_| Judge0Error::bad_request(NOT_UTF8_MANY))?;
             submissions.push(object);

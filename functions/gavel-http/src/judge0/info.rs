@@ -83,7 +83,7 @@ pub(super) async fn config_info(_: Authn, State(ctx): State<Ctx>) -> Json<Value>
         "enable_compiler_options": false,
         "allowed_languages_for_compile_options": [],
         "enable_command_line_arguments": true,
-        "enable_submission_delete": false,
+        "enable_submission_delete": config.enable_submission_delete,
         "enable_callbacks": config.enable_callbacks,
         "callbacks_max_tries": callbacks::TRIES,
         "callbacks_timeout": callbacks::TIMEOUT.as_secs_f64(),

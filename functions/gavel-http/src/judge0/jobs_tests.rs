@@ -104,12 +104,13 @@ fn bytes_that_are_not_utf8_reach_gavel_as_base64_tests() {
         stdin: Some(Output::encode(stdin)),
         expected_output: Some(Output::encode(expected)),
         callback_url: None,
+        deleted: false,
     };
     let (input, expected, encoding) = test_data(&item(b"1 2\n", "3 é\n".as_bytes()));
     assert_eq!((input.as_str(), expected.as_deref(), encoding), ("1 2\n", Some("3 é\n"), Encoding::Utf8));
     // One side not UTF-8 puts both in base64: "MSAyCg==" is "1 2\n", "/wo=" is ff 0a.
     let (input, expected, encoding) = test_data(&item(b"1 2\n", b"\xff\n"));
     assert_eq!((input.as_str(), expected.as_deref(), encoding), ("MSAyCg==", Some("/wo="), Encoding::Base64));
-    let nothing = Item { stdin: None, expected_output: None, callback_url: None };
+    let nothing = Item { stdin: None, expected_output: None, callback_url: None, deleted: false };
     assert_eq!(test_data(&nothing), (String::new(), None, Encoding::Utf8));
 }

@@ -25,13 +25,16 @@ pub(super) struct Shared {
 }
 
 /// What is a submission's own within its job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct Item {
     pub stdin: Option<Output>,
     pub expected_output: Option<Output>,
     /// Checked when submitted ([`super::callbacks::check_url`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// Deleted (`DELETE /submissions/{token}`) while other submissions of its job were not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// One job's submissions: item `i`'s runs are the job's tests `i * runs .. (i + 1) * runs`.
@@ -42,6 +45,11 @@ pub(super) struct StoredJob {
 }
 
 impl StoredJob {
+    /// Whether the job holds submission `item`, and it was not deleted.
+    pub(super) fn has(&self, item: usize) -> bool {
+        self.items.get(item).is_some_and(|item| !item.deleted)
+    }
+
     pub(super) fn runs(&self, item: usize) -> std::ops::Range<usize> {
         let runs = usize::try_from(self.shared.values.number_of_runs).unwrap_or(1);
         item * runs..(item + 1) * runs
@@ -50,7 +58,7 @@ impl StoredJob {
 
 const OFFLOAD_BYTES: usize = 1 << 20;
 
-fn key(job_id: &JobId) -> String {
+pub(super) fn key(job_id: &JobId) -> String {
     format!("jobs/{job_id}/judge0.json")
 }
 

@@ -244,6 +244,7 @@ pub(super) fn validate(body: &Value, ctx: &Context<'_>) -> Result<Submission, Fi
         stdin: stdin.as_deref().map(Output::encode),
         expected_output: expected.as_deref().map(Output::encode),
         callback_url,
+        deleted: false,
     };
     Ok(Submission { language, shared, item })
 }

@@ -38,7 +38,7 @@ fn a_minimal_submission_takes_judge0s_defaults() {
     assert_eq!((values.memory_limit, values.stack_limit, values.max_file_size), (128_000, 64_000, 1024));
     assert_eq!((values.max_processes_and_or_threads, values.number_of_runs), (60, 1));
     assert!(!submission.shared.redirect_stderr_to_stdout);
-    assert_eq!(submission.item, Item { stdin: None, expected_output: None, callback_url: None });
+    assert_eq!(submission.item, Item { stdin: None, expected_output: None, callback_url: None, deleted: false });
 }
 
 #[test]

@@ -84,12 +84,22 @@ pub(super) struct Execution {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// The status of a job that has not ended, `None` once it has.
+pub(super) fn unfinished(record: &JobRecord) -> Option<Status> {
+    match record.status {
+        JobStatus::Pending => Some(IN_QUEUE),
+        JobStatus::Running => Some(PROCESSING),
+        JobStatus::Completed | JobStatus::Failed => None,
+    }
+}
+
 /// The submission whose runs are `runs` (tests of the job, in order) in `record`.
 pub(super) fn execution(record: &JobRecord, runs: Range<usize>) -> Execution {
     let finished_at = record.finished_at;
     match (record.status, &record.result) {
-        (JobStatus::Pending, _) => Execution { status: Some(IN_QUEUE), ..Execution::default() },
-        (JobStatus::Running, _) => Execution { status: Some(PROCESSING), ..Execution::default() },
+        (JobStatus::Pending | JobStatus::Running, _) => {
+            Execution { status: unfinished(record), ..Execution::default() }
+        }
         (JobStatus::Failed, _) | (JobStatus::Completed, None) => Execution {
             status: Some(INTERNAL_ERROR),
             message: Some(record.error.clone().unwrap_or_else(|| "the job ended without a result".into())),

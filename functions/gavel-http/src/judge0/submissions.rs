@@ -10,11 +10,13 @@ use axum::extract::{FromRequest, Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use gavel_core::job::Removal;
 use gavel_core::usecases::{self, GetError};
 use gavel_core::{JobId, JobRecord};
 use serde_json::{Value, json};
 
 use super::auth::{Authn, Authz};
+use super::callbacks;
 use super::error::{FieldErrors, Judge0Error};
 use super::fields::Fields;
 use super::jobs;
@@ -22,6 +24,7 @@ use super::languages::Catalog;
 use super::limits::Rules;
 use super::record::{self, StoredJob};
 use super::request::{self, Context};
+use super::status::{self, Status};
 use super::token;
 use super::view::{self, NOT_UTF8_MANY, NOT_UTF8_ONE, NotUtf8};
 use crate::{AppState, Ctx};
@@ -245,7 +248,7 @@ pub(super) async fn show(
     let fields = params.fields()?;
     let base64 = params.flag("base64_encoded");
     let (job_id, item) = token.ok().and_then(|Path(token)| token::parse(&token)).ok_or(Judge0Error::NotFound)?;
-    let loaded = Loaded::read(state, &job_id).await?.filter(|loaded| item < loaded.job.items.len());
+    let loaded = Loaded::read(state, &job_id).await?.filter(|loaded| loaded.job.has(item));
     let loaded = loaded.ok_or(Judge0Error::NotFound)?;
     match loaded.render(state, item, fields, base64) {
         Ok(object) => Ok(Json(object).into_response()),
@@ -284,7 +287,7 @@ pub(super) async fn batch_show(
             let loaded = Loaded::read(state, &job_id).await?;
             jobs.insert(job_id.clone(), loaded);
         }
-        let loaded = jobs.get(&job_id).and_then(Option::as_ref).filter(|loaded| item < loaded.job.items.len());
+        let loaded = jobs.get(&job_id).and_then(Option::as_ref).filter(|loaded| loaded.job.has(item));
         let Some(loaded) = loaded else {
             submissions.push(None);
             continue;
@@ -300,14 +303,45 @@ struct Shown {
     submissions: Vec<Option<view::Object>>,
 }
 
-/// `DELETE /submissions/{token}`: deleting is off, as `ENABLE_SUBMISSION_DELETE` is by default.
+/// `DELETE /submissions/{token}`, with `ENABLE_SUBMISSION_DELETE` (off by default, as in Judge0):
+/// deletes an ended submission and answers with it as it was, in base64 as Judge0 forces. A
+/// submission is one item of a Gavel job: the job, its record and blobs, go with its last item;
+/// until then the item is marked deleted and its own stdin, expected output and callback dropped.
 pub(super) async fn destroy(
     _: Authn,
     _: Authz,
     State(ctx): State<Ctx>,
+    token: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Judge0Error> {
-    maintenance(&ctx.state)?;
-    Params::new(query).fields()?;
-    Err(Judge0Error::bad_request("delete not allowed"))
+    let state = &ctx.state;
+    maintenance(state)?;
+    let fields = Params::new(query).fields()?;
+    if !state.judge0.enable_submission_delete {
+        return Err(Judge0Error::bad_request("delete not allowed"));
+    }
+    let (job_id, item) = token.ok().and_then(|Path(token)| token::parse(&token)).ok_or(Judge0Error::NotFound)?;
+    let loaded = Loaded::read(state, &job_id).await?.filter(|loaded| loaded.job.has(item));
+    let mut loaded = loaded.ok_or(Judge0Error::NotFound)?;
+    let not_ended = |status: Status| {
+        let (id, name) = (status.id, status.description);
+        Judge0Error::bad_request(format!("submission cannot be deleted because its status is {id} ({name})"))
+    };
+    if let Some(status) = status::unfinished(&loaded.record) {
+        return Err(not_ended(status));
+    }
+    // Base64 renders any bytes.
+    let object = loaded.render(state, item, fields, true).map_err(|NotUtf8| Judge0Error::bad_request(NOT_UTF8_ONE))?;
+    loaded.job.items[item] = record::Item { deleted: true, ..record::Item::default() };
+    if (0..loaded.job.items.len()).any(|other| loaded.job.has(other)) {
+        record::save(&*state.blobs, &job_id, &loaded.job).await?;
+    } else {
+        let own = [record::key(&job_id), callbacks::marker(&job_id)];
+        match usecases::delete(&*state.store, &*state.blobs, &job_id, &own, Utc::now()).await? {
+            Removal::Removed | Removal::NotFound => {}
+            // It was ended when read, and ended jobs stay ended: only a store that lost the record could say this.
+            Removal::NotEnded => return Err(not_ended(status::PROCESSING)),
+        }
+    }
+    Ok(Json(object).into_response())
 }

@@ -1,96 +1,25 @@
 //! The Judge0 routes over in-memory ports: what each answers, in Judge0's shapes, and how many
 //! reads a submission costs. The real thing, driven by the real SDK, is `tests/it/judge0.rs`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
-use gavel_core::job::{Outcome, TestResult, Transition};
+use gavel_core::job::{Outcome, TestResult};
 use gavel_core::language::{self, LanguageStatus};
-use gavel_core::ports::{
-    BlobError, BlobStore, ItemWindow, JobMessage, JobQueue, JobStore, ListPage, PageBuilder, QueueError, Unavailable,
-};
-use gavel_core::{JobId, JobRecord, ServerLimits, Verdict};
+use gavel_core::ports::{JobMessage, JobQueue, JobStore, QueueError, Unavailable};
+use gavel_core::testing::{MemoryBlobStore, MemoryJobStore};
+use gavel_core::{JobId, ServerLimits, Verdict};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::{Judge0Config, fixtures};
 use crate::{AppState, judge0_router, router};
-
-#[derive(Default)]
-struct Store {
-    jobs: Mutex<HashMap<JobId, JobRecord>>,
-    reads: AtomicU64,
-}
-
-#[async_trait]
-impl JobStore for Store {
-    async fn create(&self, record: &JobRecord) -> Result<(), Unavailable> {
-        self.jobs.lock().expect("lock").insert(record.id.clone(), record.clone());
-        Ok(())
-    }
-    async fn get(&self, id: &JobId, _: DateTime<Utc>) -> Result<Option<JobRecord>, Unavailable> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(self.jobs.lock().expect("lock").get(id).cloned())
-    }
-    async fn mark_running(&self, _: &JobId, _: DateTime<Utc>) -> Result<Transition, Unavailable> {
-        Ok(Transition::Applied)
-    }
-    async fn finish(&self, id: &JobId, outcome: Outcome, now: DateTime<Utc>) -> Result<Transition, Unavailable> {
-        let mut jobs = self.jobs.lock().expect("lock");
-        let Some(job) = jobs.get_mut(id) else { return Ok(Transition::NotFound) };
-        outcome.apply(job, now);
-        Ok(Transition::Applied)
-    }
-    async fn list(&self, tag: &str, window: ItemWindow, _: DateTime<Utc>) -> Result<ListPage, Unavailable> {
-        let jobs = self.jobs.lock().expect("lock");
-        let mut listed: Vec<&JobRecord> =
-            jobs.values().filter(|job| job.listing.as_ref().is_some_and(|listing| listing.tag == tag)).collect();
-        listed.sort_by_key(|job| std::cmp::Reverse(job.created_at));
-        let mut page = PageBuilder::new(window);
-        for job in listed {
-            if page.is_full() {
-                break;
-            }
-            page.push(job.id.clone(), job.listing.as_ref().map_or(0, |listing| listing.items));
-        }
-        Ok(page.finish())
-    }
-}
-
-#[derive(Default)]
-struct Blobs {
-    blobs: Mutex<HashMap<String, Vec<u8>>>,
-    reads: AtomicU64,
-}
-
-#[async_trait]
-impl BlobStore for Blobs {
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), Unavailable> {
-        self.blobs.lock().expect("lock").insert(key.to_owned(), bytes);
-        Ok(())
-    }
-    async fn get(&self, key: &str, _: u64) -> Result<Option<Vec<u8>>, BlobError> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(self.blobs.lock().expect("lock").get(key).cloned())
-    }
-    async fn delete(&self, key: &str) -> Result<(), Unavailable> {
-        self.blobs.lock().expect("lock").remove(key);
-        Ok(())
-    }
-    async fn read_url(&self, key: &str) -> Result<String, Unavailable> {
-        Ok(format!("mem://{key}"))
-    }
-    async fn write_url(&self, key: &str) -> Result<String, Unavailable> {
-        Ok(format!("mem://{key}"))
-    }
-}
 
 #[derive(Default)]
 struct Queue(Mutex<Vec<JobMessage>>);
@@ -110,8 +39,8 @@ impl JobQueue for Queue {
 }
 
 struct Fixture {
-    store: Arc<Store>,
-    blobs: Arc<Blobs>,
+    store: Arc<MemoryJobStore>,
+    blobs: Arc<MemoryBlobStore>,
     queue: Arc<Queue>,
     state: AppState,
 }
@@ -119,7 +48,7 @@ struct Fixture {
 impl Fixture {
     fn new(config: Judge0Config) -> Fixture {
         let (store, blobs, queue) =
-            (Arc::new(Store::default()), Arc::new(Blobs::default()), Arc::new(Queue::default()));
+            (Arc::new(MemoryJobStore::default()), Arc::new(MemoryBlobStore::default()), Arc::new(Queue::default()));
         let languages: Vec<LanguageStatus> = language::catalogue()
             .iter()
             .map(|language| LanguageStatus {
@@ -394,6 +323,48 @@ async fn output_that_is_not_utf8_needs_base64() {
     assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &json!(super::view::NOT_UTF8_MANY)));
     let (status, _, body) = fx.send(Method::GET, &format!("/submissions/{token}?base64_encoded=true"), None).await;
     assert_eq!((status, &body["stdout"]), (StatusCode::OK, &json!("/wo=\n")));
+}
+
+/// With delete enabled (and authorization), an ended submission is deleted and answered as it
+/// was in base64; a batch's job goes with its last submission, its others stay readable.
+#[tokio::test]
+async fn delete_takes_ended_submissions_and_a_job_with_its_last() {
+    let fx = Fixture::new(Judge0Config {
+        enable_submission_delete: true,
+        authz_tokens: vec!["boss".into()],
+        ..Judge0Config::default()
+    });
+    let batch = json!({"submissions": [python("1"), python("2")]});
+    let (_, _, body) = fx.send(Method::POST, "/submissions/batch", Some(batch)).await;
+    let tokens: Vec<String> = (0..2).map(|i| body[i]["token"].as_str().expect("a token").to_owned()).collect();
+    let delete = |token: &str, fields: &str| format!("/submissions/{token}?X-Auth-User=boss&fields={fields}");
+    let (status, _, body) = fx.send(Method::DELETE, &delete(&tokens[0], "status"), None).await;
+    let refused = json!({"error": "submission cannot be deleted because its status is 1 (In Queue)"});
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, refused));
+    let (status, _, _) = fx.send(Method::DELETE, &format!("/submissions/{}", tokens[0]), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "authorization first");
+
+    fx.complete(&tokens[0], &[(Verdict::Accepted, b"1\n"), (Verdict::Accepted, b"2\n")]).await;
+    let (status, _, body) = fx.send(Method::DELETE, &delete(&tokens[0], "stdin,stdout,status_id"), None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"stdin": "MQ==\n", "stdout": "MQo=\n", "status_id": 3})));
+    let job_id: JobId = tokens[0].parse().expect("a job id");
+    let (status, _, _) = fx.send(Method::GET, &format!("/submissions/{}", tokens[0]), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "gone");
+    let (status, _, body) = fx.send(Method::DELETE, &delete(&tokens[0], "token"), None).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"error": "Not Found", "status": 404})), "only once");
+    let (_, _, body) =
+        fx.send(Method::GET, &format!("/submissions/batch?tokens={},{}", tokens[0], tokens[1]), None).await;
+    assert_eq!((&body["submissions"][0], &body["submissions"][1]["stdout"]), (&Value::Null, &json!("2\n")));
+    let (_, _, index) = fx.send(Method::GET, "/submissions?X-Auth-User=boss&fields=token", None).await;
+    assert_eq!(index["submissions"], json!([{"token": tokens[1]}]), "the index leaves it out");
+    assert!(fx.store.jobs.lock().expect("lock").contains_key(&job_id), "the job stays for the other");
+
+    let (status, _, body) = fx.send(Method::DELETE, &delete(&tokens[1], "token"), None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"token": tokens[1]})));
+    assert!(!fx.store.jobs.lock().expect("lock").contains_key(&job_id), "the job went with its last");
+    let left: Vec<String> =
+        fx.blobs.blobs.lock().expect("lock").keys().filter(|k| k.contains(job_id.as_str())).cloned().collect();
+    assert_eq!(left, Vec::<String>::new(), "and its blobs");
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ fn job(stdin: &[u8]) -> StoredJob {
             stdin: Some(Output::encode(stdin)),
             expected_output: Some(Output::text("hi")),
             callback_url: None,
+            deleted: false,
         }],
     }
 }
