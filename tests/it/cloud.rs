@@ -10,6 +10,7 @@
 mod dispatch;
 pub mod gateway;
 mod given_up;
+mod problems;
 mod submit;
 
 use std::collections::BTreeMap;

@@ -334,6 +334,9 @@ async fn the_launcher_fails_clearly_and_cleans_up() {
         output_budget_bytes: limits.resolve_output_budget(&LimitsInput::default()).expect("budget"),
         args: Vec::new(),
         streams: Default::default(),
+        files: Vec::new(),
+        compile_options: Vec::new(),
+        groups: Vec::new(),
     };
     let bundle_path = dir.path().join("bundle.json");
     std::fs::write(&bundle_path, serde_json::to_vec(&bundle).expect("json")).expect("write the bundle");

@@ -289,6 +289,9 @@ fn a_killed_runner_takes_its_job_with_it() {
             output_budget_bytes: 1 << 20,
             args: Vec::new(),
             streams: Default::default(),
+            files: Vec::new(),
+            compile_options: Vec::new(),
+            groups: Vec::new(),
         };
         let bundle_path = dir.path().join("bundle.json");
         std::fs::write(&bundle_path, serde_json::to_vec(&bundle).expect("json")).expect("bundle");

@@ -14,3 +14,4 @@ mod judge0;
 mod languages;
 mod outputs;
 mod piston;
+mod problems;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::isolation::Isolation;
 use crate::runner::{Encoding, LimitHit, Output, Segment, interleave};
+use crate::scoring::GroupResult;
 use crate::verdict::Verdict;
 
 /// How long a job and its result are kept.
@@ -198,6 +199,15 @@ pub struct JobResult {
     pub tests: Vec<TestResult>,
     pub summary: Summary,
     pub isolation: Isolation,
+    /// Points scored: the groups' where the job has groups, else the tests'. Default: results
+    /// stored before scoring.
+    #[serde(default)]
+    pub score: f64,
+    #[serde(default)]
+    pub max_score: f64,
+    /// One per group of the request, in its order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupResult>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -219,7 +229,7 @@ pub struct CompileResult {
     pub limit: Option<LimitHit>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     pub name: Option<String>,
     pub verdict: Verdict,
@@ -234,6 +244,12 @@ pub struct TestResult {
     pub stderr_encoding: Encoding,
     pub truncated: bool,
     pub limit: Option<LimitHit>,
+    /// The test's points if it passed, else 0 (a checker's partial points in between).
+    #[serde(default)]
+    pub score: f64,
+    /// What the test is worth.
+    #[serde(default)]
+    pub max_score: f64,
     pub hidden: bool,
     /// Only for visible tests.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@ use crate::checker::Checker;
 use crate::job::{CompileResult, JobResult, Outcome, Summary, TestResult};
 use crate::request::{Submission, TestCase};
 use crate::runner::{Bundle, BundleTest, Encoding, LimitHit, Output, Report, StepReport};
+use crate::scoring::{self, Group};
 use crate::verdict::{self, Verdict};
 
 /// What the trusted side keeps to judge a job: the tests with their expected outputs.
@@ -17,6 +18,8 @@ pub struct JudgeSpec {
     /// The largest report the runner can write for this job ([`report_limit`]); a larger one is
     /// not read.
     pub report_limit_bytes: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
 }
 
 /// The most a runner's report for `bundle` can take: every output at the job's budget (and the
@@ -47,12 +50,16 @@ pub fn split(
         output_budget_bytes: submission.output_budget_bytes,
         args: submission.args,
         streams: submission.streams,
+        files: submission.files,
+        compile_options: submission.compile_options,
+        groups: submission.groups.clone(),
     };
     let spec = JudgeSpec {
         checker: submission.checker,
         tests: submission.tests,
         stop_on_first_failure: submission.stop_on_first_failure,
         report_limit_bytes: report_limit(&bundle),
+        groups: submission.groups,
     };
     (bundle, spec)
 }
@@ -76,6 +83,7 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
             limit: step.limit,
         }
     });
+    let points: Vec<f64> = spec.tests.iter().map(|case| case.points).collect();
     if report.compile.as_ref().is_some_and(|step| !step.succeeded()) {
         return Outcome::Completed(Box::new(JobResult {
             verdict: Verdict::CompilationError,
@@ -83,12 +91,15 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
             tests: Vec::new(),
             summary: Summary { passed: 0, total },
             isolation: report.isolation,
+            score: 0.0,
+            max_score: scoring::max_total(&spec.groups, &points),
+            groups: Vec::new(),
         }));
     }
 
     let mut steps = report.tests.into_iter();
     let mut failed_before = false;
-    let tests: Vec<TestResult> = spec
+    let ran: Vec<(Verdict, Option<StepReport>)> = spec
         .tests
         .iter()
         .map(|case| {
@@ -96,10 +107,30 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
             let verdict = match &step {
                 _ if failed_before && spec.stop_on_first_failure => Verdict::Skipped,
                 None => Verdict::Skipped,
+                Some(step) if step.skipped => Verdict::Skipped,
                 Some(step) => step_verdict(spec.checker, case, step),
             };
             failed_before |= !matches!(verdict, Verdict::Accepted | Verdict::Skipped);
-            test_result(case, verdict, step.filter(|_| verdict != Verdict::Skipped))
+            (verdict, step)
+        })
+        .collect();
+    let mut verdicts: Vec<Verdict> = ran.iter().map(|(verdict, _)| *verdict).collect();
+    scoring::apply_skips(&spec.groups, &mut verdicts);
+    let scores: Vec<f64> = verdicts
+        .iter()
+        .zip(&points)
+        .map(|(verdict, points)| if verdict.is_accepted() { *points } else { 0.0 })
+        .collect();
+    let groups = scoring::group_results(&spec.groups, &scores, &points, &verdicts);
+    let (score, max_score) = (scoring::total(&groups, &scores), scoring::max_total(&spec.groups, &points));
+    let tests: Vec<TestResult> = spec
+        .tests
+        .iter()
+        .zip(ran)
+        .zip(verdicts.iter().zip(&scores))
+        .map(|((case, (_, step)), (&verdict, &score))| TestResult {
+            score,
+            ..test_result(case, verdict, step.filter(|_| verdict != Verdict::Skipped))
         })
         .collect();
     let passed = tests.iter().filter(|t| t.verdict.is_accepted()).count();
@@ -109,6 +140,9 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
         tests,
         summary: Summary { passed, total },
         isolation: report.isolation,
+        score,
+        max_score,
+        groups,
     }))
 }
 
@@ -149,6 +183,8 @@ fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> T
         stderr_encoding: stderr.encoding,
         truncated: step.stdout_truncated || step.stderr_truncated,
         limit: step.limit,
+        score: 0.0,
+        max_score: case.points,
         hidden: case.hidden,
         input: (!case.hidden).then(|| case.input.clone()),
         expected_output: if case.hidden { None } else { case.expected_output.clone() },
@@ -176,7 +212,7 @@ mod tests {
     }
 
     fn spec(checker: Checker, tests: Vec<TestCase>, stop_on_first_failure: bool) -> JudgeSpec {
-        JudgeSpec { checker, tests, stop_on_first_failure, report_limit_bytes: 1 << 20 }
+        JudgeSpec { checker, tests, stop_on_first_failure, report_limit_bytes: 1 << 20, groups: Vec::new() }
     }
 
     fn case(input: &str, expected: Option<&str>, hidden: bool) -> TestCase {
@@ -186,6 +222,7 @@ mod tests {
             expected_output: expected.map(Into::into),
             hidden,
             encoding: Encoding::Utf8,
+            points: 1.0,
         }
     }
 
@@ -302,6 +339,57 @@ mod tests {
         let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
         assert_eq!(verdicts, [Verdict::WrongAnswer, Verdict::Skipped, Verdict::Skipped]);
         assert!(result.tests[1].stdout.is_empty());
+    }
+
+    #[test]
+    fn groups_skip_and_score_what_the_runner_ran() {
+        use crate::scoring::{GroupInput, GroupScoring, resolve_groups};
+        let group = |name: &str, points: f64, scoring: GroupScoring, depends_on: &[&str]| GroupInput {
+            name: name.into(),
+            points: Some(points),
+            scoring,
+            depends_on: depends_on.iter().map(|d| (*d).into()).collect(),
+        };
+        let inputs = vec![
+            group("samples", 0.0, GroupScoring::AllOrNothing, &[]),
+            group("small", 40.0, GroupScoring::Sum, &["samples"]),
+            group("large", 60.0, GroupScoring::AllOrNothing, &["samples"]),
+            group("huge", 10.0, GroupScoring::AllOrNothing, &["large"]),
+        ];
+        let names = ["samples", "small", "small", "large", "large", "large", "huge"];
+        let tests: Vec<TestCase> = (0..names.len()).map(|i| case("", Some(&i.to_string()), false)).collect();
+        let mut spec = spec(Checker::Lines, tests, false);
+        let of: Vec<Option<String>> = names.iter().map(|n| Some((*n).to_owned())).collect();
+        spec.groups = resolve_groups(inputs, &of, &[1.0; 7]).expect("valid groups");
+        // Small: one of two right. Large: its second test wrong, its third never run by the
+        // runner (skipped after a failure it saw), so huge is skipped too.
+        let steps =
+            vec![ran("0"), ran("1"), ran("x"), ran("3"), ran("x"), StepReport::skipped(), StepReport::skipped()];
+        let result = completed(judge(&spec, report(None, steps)));
+        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
+        use Verdict::{Accepted as A, Skipped as S, WrongAnswer as W};
+        assert_eq!(verdicts, [A, A, W, A, W, S, S]);
+        let groups: Vec<_> = result.groups.iter().map(|g| (g.name.as_str(), g.score, g.max_score, g.verdict)).collect();
+        assert_eq!(
+            groups,
+            [("samples", 0.0, 0.0, A), ("small", 20.0, 40.0, W), ("large", 0.0, 60.0, W), ("huge", 0.0, 10.0, S)]
+        );
+        assert_eq!((result.score, result.max_score), (20.0, 110.0));
+        let scores: Vec<_> = result.tests.iter().map(|t| (t.score, t.max_score)).collect();
+        assert_eq!(scores[..3], [(1.0, 1.0), (1.0, 1.0), (0.0, 1.0)]);
+        assert!(result.tests[5].stdout.is_empty() && result.tests[5].time_ms == 0);
+    }
+
+    #[test]
+    fn without_groups_the_score_is_the_passed_tests_points() {
+        let worth = |points: f64, expected: &str| TestCase { points, ..case("", Some(expected), false) };
+        let spec = spec(Checker::Lines, vec![worth(2.5, "1"), worth(0.5, "2"), worth(7.0, "3")], false);
+        let result = completed(judge(&spec, report(None, vec![ran("1"), ran("2"), ran("x")])));
+        assert_eq!((result.score, result.max_score), (3.0, 10.0));
+        assert!(result.groups.is_empty());
+        let compile = StepReport { exit_code: Some(1), ..StepReport::default() };
+        let failed = completed(judge(&spec, report(Some(compile), vec![])));
+        assert_eq!((failed.score, failed.max_score), (0.0, 10.0));
     }
 
     #[test]

@@ -178,6 +178,18 @@ const CATALOGUE: &[Language] = &[
     },
 ];
 
+impl Language {
+    /// The compile command with `options` just before the source file (where compilers take
+    /// flags and extra inputs alike); `None` for an interpreted language.
+    pub fn compile_command(&self, options: &[String]) -> Option<Vec<String>> {
+        let compile = self.compile?;
+        let at = compile.iter().rposition(|word| *word == self.source_file).unwrap_or(compile.len());
+        let (before, after) = compile.split_at(at);
+        let words = before.iter().map(|w| (*w).to_owned()).chain(options.iter().cloned());
+        Some(words.chain(after.iter().map(|w| (*w).to_owned())).collect())
+    }
+}
+
 /// Whether this deployment can run a language, and which toolchain version it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LanguageStatus {
@@ -243,6 +255,20 @@ mod tests {
         assert_eq!(for_file_name("sol.cpp").map(|l| l.id), Some("cpp"));
         assert_eq!(for_file_name("a.b.PY").map(|l| l.id), Some("python"));
         assert_eq!(for_file_name("Makefile"), None);
+    }
+
+    #[test]
+    fn compile_options_go_just_before_the_source_file() {
+        let options = ["-DONLINE_JUDGE".to_owned(), "extra.c".to_owned()];
+        let c = find("c").and_then(|c| c.compile_command(&options)).expect("c compiles");
+        assert_eq!(c, ["gcc", "-std=c11", "-O2", "-pipe", "-o", "main", "-DONLINE_JUDGE", "extra.c", "main.c", "-lm"]);
+        let go = find("go").and_then(|go| go.compile_command(&options[..1])).expect("go compiles");
+        assert_eq!(go, ["go", "build", "-o", "main", "-DONLINE_JUDGE", "main.go"]);
+        assert_eq!(find("python").and_then(|py| py.compile_command(&options)), None);
+        for lang in CATALOGUE {
+            let plain = lang.compile_command(&[]);
+            assert_eq!(plain, lang.compile.map(|c| c.iter().map(|w| (*w).to_owned()).collect()), "{}", lang.id);
+        }
     }
 
     #[test]

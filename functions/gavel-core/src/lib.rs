@@ -10,8 +10,10 @@ pub mod language;
 pub mod limits;
 pub mod offload;
 pub mod ports;
+pub mod program;
 pub mod request;
 pub mod runner;
+pub mod scoring;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod usecases;

@@ -47,6 +47,9 @@ pub struct ServerLimits {
     pub job_output_kb: Bound,
     /// Largest accepted source code, in bytes (413 beyond).
     pub max_code_bytes: usize,
+    /// Largest total of a program's extra files (its `files`), in bytes (413 beyond): room for
+    /// testlib.h and a few headers.
+    pub max_files_bytes: usize,
     /// Largest stdin, test input or expected output, in bytes (413 beyond).
     pub max_io_bytes: usize,
     pub max_tests: usize,
@@ -64,6 +67,7 @@ impl Default for ServerLimits {
             processes: Bound { min: 1, default: 64, max: 256 },
             job_output_kb: Bound { min: 1, default: 16 * 1024, max: 64 * 1024 },
             max_code_bytes: 256 * 1024,
+            max_files_bytes: 1024 * 1024,
             max_io_bytes: 4 * 1024 * 1024,
             max_tests: 100,
             compile: Limits { time_ms: 20_000, wall_time_ms: 30_000, memory_mb: 1_024, output_kb: 64, processes: 64 },

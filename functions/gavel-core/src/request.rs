@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::checker::Checker;
 use crate::language::{self, Language};
 use crate::limits::{Limits, LimitsInput, ServerLimits};
+use crate::program::{self, SourceFile};
 use crate::runner::{Encoding, Streams};
+use crate::scoring::{self, Group, GroupInput};
 
 /// The most arguments a program gets, and the bytes of each.
 pub const MAX_ARGS: usize = 128;
@@ -36,12 +38,21 @@ pub struct ExecuteRequest {
     /// Arguments given to the program (its argv after the run command), in every test.
     #[serde(default)]
     pub args: Option<Vec<String>>,
+    /// Files placed in the work dir beside the code (headers, modules, data).
+    #[serde(default)]
+    pub files: Option<Vec<SourceFile>>,
+    /// Options for the compile step, split as a shell splits words (never run by one).
+    #[serde(default)]
+    pub compile_options: Option<String>,
+    /// Subtasks: the tests' `group`s, each scored as a whole.
+    #[serde(default)]
+    pub groups: Option<Vec<GroupInput>>,
     /// Set by the rivals' APIs only: not part of Gavel's own request body.
     #[serde(skip)]
     pub streams: Streams,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestCaseInput {
     #[serde(default)]
@@ -55,6 +66,12 @@ pub struct TestCaseInput {
     /// How `input` and `expected_output` are written: UTF-8 text, or base64 for any bytes.
     #[serde(default)]
     pub encoding: Encoding,
+    /// What the test is worth (default 1).
+    #[serde(default)]
+    pub points: Option<f64>,
+    /// The name of the group (subtask) the test belongs to.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// A valid request, with defaults applied.
@@ -71,9 +88,13 @@ pub struct Submission {
     pub output_budget_bytes: u64,
     pub args: Vec<String>,
     pub streams: Streams,
+    pub files: Vec<SourceFile>,
+    pub compile_options: Vec<String>,
+    /// Empty unless the request has groups; then every test is in one.
+    pub groups: Vec<Group>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestCase {
     pub name: Option<String>,
     pub input: String,
@@ -83,12 +104,19 @@ pub struct TestCase {
     /// How `input` and `expected_output` hold their bytes (checked to decode at validation).
     #[serde(default, skip_serializing_if = "Encoding::is_utf8")]
     pub encoding: Encoding,
+    /// What the test is worth.
+    #[serde(default = "one_point")]
+    pub points: f64,
+}
+
+fn one_point() -> f64 {
+    1.0
 }
 
 impl TestCase {
     /// Text input, as the plain run and the original arrays give it.
     fn text(input: String, expected_output: Option<String>) -> TestCase {
-        TestCase { name: None, input, expected_output, hidden: false, encoding: Encoding::Utf8 }
+        TestCase { name: None, input, expected_output, hidden: false, encoding: Encoding::Utf8, points: one_point() }
     }
 
     /// The bytes of the program's stdin.
@@ -158,7 +186,11 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
 
     let args = req.args.unwrap_or_default();
     check_args(&args)?;
-    let tests = collect_tests(req.stdin, req.tests, req.inputs, req.outputs)?;
+    let files = req.files.unwrap_or_default();
+    program::check_files("files", &files, language, server.max_files_bytes)?;
+    let compile_options =
+        program::split_compile_options("compile_options", req.compile_options.as_deref().unwrap_or(""), language)?;
+    let (tests, test_groups) = collect_tests(req.stdin, req.tests, req.inputs, req.outputs)?;
     if tests.len() > server.max_tests {
         return Err(invalid("tests", format!("at most {} tests, got {}", server.max_tests, tests.len())));
     }
@@ -170,7 +202,10 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
         if test.name.as_ref().is_some_and(|n| n.len() > 200) {
             return Err(invalid(format!("tests[{i}].name"), "test names are at most 200 bytes"));
         }
+        scoring::check_points(&format!("tests[{i}].points"), test.points)?;
     }
+    let points: Vec<f64> = tests.iter().map(|test| test.points).collect();
+    let groups = scoring::resolve_groups(req.groups.unwrap_or_default(), &test_groups, &points)?;
 
     Ok(Submission {
         language,
@@ -182,6 +217,9 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
         output_budget_bytes,
         args,
         streams: req.streams,
+        files,
+        compile_options,
+        groups,
     })
 }
 
@@ -201,25 +239,31 @@ fn check_args(args: &[String]) -> Result<(), RequestError> {
     Ok(())
 }
 
-/// One list of tests from `stdin`, `tests`, or the original `inputs`/`outputs` arrays.
+/// One list of tests from `stdin`, `tests`, or the original `inputs`/`outputs` arrays, with
+/// the group each test names.
 fn collect_tests(
     stdin: Option<String>,
     tests: Option<Vec<TestCaseInput>>,
     inputs: Option<Vec<String>>,
     outputs: Option<Vec<String>>,
-) -> Result<Vec<TestCase>, RequestError> {
+) -> Result<(Vec<TestCase>, Vec<Option<String>>), RequestError> {
     if tests.is_some() && (inputs.is_some() || outputs.is_some()) {
         return Err(invalid("tests", "give either tests or inputs/outputs, not both"));
     }
-    let tests = match (tests, inputs, outputs) {
+    let mut groups = Vec::new();
+    let tests: Vec<TestCase> = match (tests, inputs, outputs) {
         (Some(tests), _, _) => tests
             .into_iter()
-            .map(|t| TestCase {
-                name: t.name,
-                input: t.input,
-                expected_output: t.expected_output,
-                hidden: t.hidden,
-                encoding: t.encoding,
+            .map(|t| {
+                groups.push(t.group);
+                TestCase {
+                    name: t.name,
+                    input: t.input,
+                    expected_output: t.expected_output,
+                    hidden: t.hidden,
+                    encoding: t.encoding,
+                    points: t.points.unwrap_or_else(one_point),
+                }
             })
             .collect(),
         (None, Some(inputs), outputs) => {
@@ -238,17 +282,19 @@ fn collect_tests(
         (None, None, None) => Vec::new(),
     };
     if tests.is_empty() {
-        return Ok(vec![TestCase::text(stdin.unwrap_or_default(), None)]);
+        return Ok((vec![TestCase::text(stdin.unwrap_or_default(), None)], vec![None]));
     }
     if stdin.is_some() {
         return Err(invalid("stdin", "stdin is for a plain run; give each test its own input"));
     }
-    Ok(tests)
+    groups.resize(tests.len(), None);
+    Ok((tests, groups))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scoring::GroupScoring;
     use proptest::prelude::*;
 
     fn request(json: serde_json::Value) -> ExecuteRequest {
@@ -301,6 +347,57 @@ mod tests {
         assert_eq!(field_of(with_args(serde_json::json!(["ok", "a\u{0}b"])).expect_err("NUL")), "args[1]");
         let long = "x".repeat(MAX_ARG_BYTES + 1);
         assert_eq!(field_of(with_args(serde_json::json!([long])).expect_err("too long")), "args[0]");
+    }
+
+    #[test]
+    fn files_compile_options_and_groups_reach_the_submission() {
+        let sub = validate(
+            request(serde_json::json!({
+                "language": "cpp", "code": "x",
+                "files": [{"name": "lib.h", "content": "int f();"}, {"name": "data.bin", "content": "/w==", "encoding": "base64"}],
+                "compile_options": "-DONLINE_JUDGE -O3",
+                "tests": [{"input": "1", "group": "a"}, {"input": "2", "points": 2.5, "group": "b"}],
+                "groups": [{"name": "a", "points": 10}, {"name": "b", "scoring": "min", "depends_on": ["a"]}],
+            })),
+            &ServerLimits::default(),
+        )
+        .expect("valid");
+        assert_eq!(sub.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["lib.h", "data.bin"]);
+        assert_eq!(sub.files[1].bytes().as_deref(), Some(b"\xff".as_slice()));
+        assert_eq!(sub.compile_options, ["-DONLINE_JUDGE", "-O3"]);
+        assert_eq!(sub.tests.iter().map(|t| t.points).collect::<Vec<_>>(), [1.0, 2.5]);
+        let groups: Vec<_> =
+            sub.groups.iter().map(|g| (g.points, g.scoring, g.depends_on.clone(), g.tests.clone())).collect();
+        assert_eq!(
+            groups,
+            [(10.0, GroupScoring::AllOrNothing, vec![], vec![0]), (2.5, GroupScoring::Min, vec![0], vec![1])]
+        );
+        let (bundle, spec) = crate::judge::split(sub.clone(), crate::job::JobId::new(), sub.limits);
+        assert_eq!(
+            (bundle.files, bundle.compile_options, &bundle.groups),
+            (sub.files, sub.compile_options, &spec.groups)
+        );
+    }
+
+    #[test]
+    fn bad_files_options_and_points_name_their_field() {
+        let field_of = |body: serde_json::Value| match validate(request(body), &ServerLimits::default()) {
+            Err(RequestError::InvalidField { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        };
+        let with = |extra: serde_json::Value| {
+            let mut body = serde_json::json!({"language": "c", "code": "x"});
+            body.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+            body
+        };
+        assert_eq!(field_of(with(serde_json::json!({"files": [{"name": "../x", "content": ""}]}))), "files[0].name");
+        assert_eq!(field_of(with(serde_json::json!({"compile_options": "'open"}))), "compile_options");
+        assert_eq!(
+            field_of(serde_json::json!({"language": "py", "code": "x", "compile_options": "-O"})),
+            "compile_options"
+        );
+        assert_eq!(field_of(with(serde_json::json!({"tests": [{"input": "", "points": -1}]}))), "tests[0].points");
+        assert_eq!(field_of(with(serde_json::json!({"tests": [{"input": "", "group": "g"}]}))), "tests[0].group");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::isolation::Isolation;
 use crate::job::JobId;
 use crate::limits::Limits;
+use crate::program::SourceFile;
+use crate::scoring::Group;
 
 mod output;
 
@@ -37,6 +39,15 @@ pub struct Bundle {
     pub args: Vec<String>,
     #[serde(default)]
     pub streams: Streams,
+    /// Placed in the work dir beside the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<SourceFile>,
+    /// Given to the compiler just before the source file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compile_options: Vec<String>,
+    /// The tests' groups, so the runner need not run a test the groups skip whatever it does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
 }
 
 /// How a test run's stdout and stderr are captured, beyond the default of two separate streams.
@@ -115,7 +126,8 @@ pub struct Report {
     pub isolation: Isolation,
     /// Present for compiled languages.
     pub compile: Option<StepReport>,
-    /// One per test actually run, in bundle order; fewer when stopped early or compile failed.
+    /// One per test, in bundle order, a test the groups skip included (as [`StepReport::skipped`]);
+    /// fewer when stopped early or compile failed.
     pub tests: Vec<StepReport>,
     /// Set when the runner itself could not finish (never for the program's own failures).
     pub error: Option<String>,
@@ -138,9 +150,17 @@ pub struct StepReport {
     /// The order stdout and stderr arrived in, when the bundle asked ([`Streams::keep_order`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<Segment>,
+    /// Not run: its group's rules skip it whatever it would do.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 impl StepReport {
+    /// The place of a test the runner did not run.
+    pub fn skipped() -> StepReport {
+        StepReport { skipped: true, ..StepReport::default() }
+    }
+
     /// Exited 0 on its own, within every limit.
     pub fn succeeded(&self) -> bool {
         self.limit.is_none() && self.signal.is_none() && self.exit_code == Some(0)
@@ -188,5 +208,6 @@ mod tests {
         });
         let bundle: Bundle = serde_json::from_value(old).expect("an older bundle reads");
         assert_eq!((bundle.args, bundle.streams), (Vec::new(), Streams::default()));
+        assert!(bundle.files.is_empty() && bundle.compile_options.is_empty() && bundle.groups.is_empty());
     }
 }

@@ -13,7 +13,8 @@ pub enum Verdict {
     RuntimeError,
     CompilationError,
     InternalError,
-    /// Not run, or not judged, because an earlier test failed with `stop_on_first_failure`.
+    /// Not run, or not judged: an earlier test failed with `stop_on_first_failure`, or the
+    /// test's group skips it (a dependency did not pass, or all or nothing after a failure).
     Skipped,
 }
 

@@ -184,6 +184,8 @@ mod tests {
             expected_output: Some("secret-expected".into()),
             encoding: Encoding::Utf8,
             output_order: vec![Segment { stream: Stream::Stdout, len: 10 }],
+            score: 0.0,
+            max_score: 1.0,
         }
     }
 
@@ -199,6 +201,9 @@ mod tests {
             tests: vec![test_result(false), test_result(true)],
             summary: Summary { passed: 0, total: 2 },
             isolation: Isolation { uid_drop: true, ..Isolation::boundary(IsolationLevel::Container, vec![]) },
+            score: 0.0,
+            max_score: 0.0,
+            groups: Vec::new(),
         });
         record
     }

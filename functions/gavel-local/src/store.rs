@@ -296,6 +296,9 @@ mod tests {
             tests: Vec::new(),
             summary: Summary { passed: 0, total: 0 },
             isolation: Isolation::boundary(IsolationLevel::Container, vec!["test".into()]),
+            score: 0.0,
+            max_score: 0.0,
+            groups: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@ use gavel_core::isolation::IsolationPolicy;
 use gavel_core::language::{self, Language};
 use gavel_core::limits::Limits;
 use gavel_core::runner::{Bundle, Output, Report, StepReport};
+use gavel_core::scoring::Progress;
 use tracing::{debug, warn};
 
 use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxOptions};
@@ -15,8 +16,15 @@ pub fn run(bundle: Bundle, policy: IsolationPolicy) -> Report {
     let Some(lang) = language::find(&bundle.language) else {
         return not_run(&bundle, format!("this runner does not know the language {:?}", bundle.language));
     };
+    let mut files = vec![(lang.source_file.to_owned(), bundle.source.clone().into_bytes())];
+    for file in &bundle.files {
+        let Some(bytes) = file.bytes() else {
+            return not_run(&bundle, format!("the file {:?} does not decode", file.name));
+        };
+        files.push((file.name.clone(), bytes.into_owned()));
+    }
     let options = SandboxOptions {
-        files: vec![(lang.source_file.to_owned(), bundle.source.clone().into_bytes())],
+        files,
         readonly_paths: lang.toolchain_paths.iter().map(Into::into).collect(),
         memory_bytes: mib(bundle.limits.memory_mb.max(bundle.compile_limits.memory_mb)),
         processes: bundle.limits.processes.max(bundle.compile_limits.processes),
@@ -66,8 +74,9 @@ fn run_steps(
     bundle: &Bundle,
     report: &mut Report,
 ) -> Result<(), sandbox::SandboxError> {
-    if let Some(compile) = lang.compile {
-        let step = step_report(sandbox.run(&command(lang, compile, Vec::new(), &bundle.compile_limits, true))?);
+    if let Some(compile) = lang.compile_command(&bundle.compile_options) {
+        let compile: Vec<&str> = compile.iter().map(String::as_str).collect();
+        let step = step_report(sandbox.run(&command(lang, &compile, Vec::new(), &bundle.compile_limits, true))?);
         let compiled = step.succeeded();
         debug!(job_id = %bundle.job_id, compiled, "compile step done");
         report.compile = Some(step);
@@ -77,7 +86,13 @@ fn run_steps(
     }
     // One budget for every test's output: a test past it is stopped at the output limit.
     let mut budget = bundle.output_budget_bytes;
-    for test in &bundle.tests {
+    let mut progress = Progress::new(&bundle.groups, bundle.tests.len());
+    for (t, test) in bundle.tests.iter().enumerate() {
+        if progress.skips(t) {
+            progress.record(t, false);
+            report.tests.push(StepReport::skipped());
+            continue;
+        }
         let Some(stdin) = test.input_bytes() else {
             return Err(sandbox::SandboxError::InvalidCommand("a test's base64 input does not decode".into()));
         };
@@ -88,10 +103,18 @@ fn run_steps(
             keep_order: bundle.streams.keep_order,
             ..command(lang, &argv, stdin.into_owned(), &bundle.limits, false)
         };
-        let outcome = sandbox.run(&run)?;
-        budget = budget.saturating_sub((outcome.stdout.len() + outcome.stderr.len()) as u64);
-        let step = step_report(outcome);
+        let step = match sandbox.run(&run) {
+            Ok(outcome) => {
+                budget = budget.saturating_sub((outcome.stdout.len() + outcome.stderr.len()) as u64);
+                step_report(outcome)
+            }
+            // What the compiler made (or, with its options, failed to make) cannot start: the
+            // program's failure, not the platform's.
+            Err(err @ sandbox::SandboxError::Exec { .. }) if lang.compile.is_some() => not_started(&err),
+            Err(err) => return Err(err),
+        };
         let failed = !step.succeeded();
+        progress.record(t, !failed);
         report.tests.push(step);
         if failed && bundle.stop_on_first_failure {
             break;
@@ -121,6 +144,11 @@ fn mib(mb: u64) -> u64 {
     mb * 1024 * 1024
 }
 
+/// A test whose program could not be executed: exit status 127, as a shell reports it, and why.
+fn not_started(err: &sandbox::SandboxError) -> StepReport {
+    StepReport { exit_code: Some(127), stderr: Output::text(err.to_string()), ..StepReport::default() }
+}
+
 fn step_report(outcome: RunOutcome) -> StepReport {
     StepReport {
         exit_code: outcome.exit_code,
@@ -134,5 +162,6 @@ fn step_report(outcome: RunOutcome) -> StepReport {
         stderr_truncated: outcome.stderr_truncated,
         limit: outcome.limit,
         order: outcome.order,
+        skipped: false,
     }
 }

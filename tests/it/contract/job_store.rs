@@ -24,6 +24,9 @@ fn result(verdict: Verdict) -> JobResult {
             namespaces: vec!["user".into()],
             ..Isolation::boundary(IsolationLevel::Container, vec!["contract".into()])
         },
+        score: 0.0,
+        max_score: 0.0,
+        groups: Vec::new(),
     }
 }
 

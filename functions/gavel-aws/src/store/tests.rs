@@ -28,6 +28,8 @@ fn test_result(output: &str, input: &str) -> TestResult {
 
         encoding: Encoding::Utf8,
         output_order: Vec::new(),
+        score: 0.0,
+        max_score: 1.0,
     }
 }
 
@@ -45,6 +47,9 @@ fn result(tests: Vec<TestResult>) -> JobResult {
         tests,
         summary: Summary { passed: total, total },
         isolation: Isolation::boundary(IsolationLevel::Container, Vec::new()),
+        score: 0.0,
+        max_score: 0.0,
+        groups: Vec::new(),
     }
 }
 

@@ -27,6 +27,8 @@ pub(super) fn ran(verdict: Verdict, stdout: &[u8]) -> TestResult {
         expected_output: None,
         encoding: Encoding::Utf8,
         output_order: Vec::new(),
+        score: 0.0,
+        max_score: 1.0,
     }
 }
 
@@ -40,5 +42,8 @@ pub(super) fn result(tests: Vec<TestResult>, verdict: Verdict) -> JobResult {
         tests,
         summary: Summary { passed, total },
         isolation: Isolation::boundary(IsolationLevel::Full, vec![]),
+        score: 0.0,
+        max_score: 0.0,
+        groups: Vec::new(),
     }
 }

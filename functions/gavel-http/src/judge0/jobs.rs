@@ -74,6 +74,8 @@ pub(super) fn execute_request(group: &Group, job_id: &JobId, rules: &Rules, serv
                 expected_output,
                 hidden: false,
                 encoding,
+                points: None,
+                group: None,
             }
         })
         .collect();

@@ -36,6 +36,8 @@ fn test(exit_code: Option<i32>, signal: Option<i32>, limit: Option<LimitHit>) ->
         expected_output: None,
         encoding: Encoding::Utf8,
         output_order: Vec::new(),
+        score: 0.0,
+        max_score: 1.0,
     }
 }
 
@@ -48,6 +50,9 @@ fn record(verdict: Verdict, compile: Option<CompileResult>, tests: Vec<TestResul
         summary: Summary { passed: 0, total: tests.len() },
         tests,
         isolation: Isolation::boundary(IsolationLevel::Container, vec![]),
+        score: 0.0,
+        max_score: 0.0,
+        groups: Vec::new(),
     });
     record
 }

@@ -58,8 +58,9 @@ pub struct RunOutcome {
     pub cpu_time_ms: u64,
     /// From the program's start to its exit, measured by init.
     pub wall_time_ms: u64,
-    /// Peak memory of the run: the cgroup's peak (which includes page cache and tmpfs pages the
-    /// run charged); the largest process's max RSS without a cgroup.
+    /// Peak memory of the program: its largest process's peak resident set, whatever the limit
+    /// (page cache is not the program's). A run stopped at the memory limit shows at least the
+    /// peak the limit saw (a cgroup's counts kernel memory such as socket buffers too).
     pub memory_kb: u64,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,

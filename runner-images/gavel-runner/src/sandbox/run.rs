@@ -243,20 +243,29 @@ fn outcome(
         cpu_over: cpu_ns >= cmd.cpu_time_ms.saturating_mul(1_000_000),
         oom_kills: usage.map_or(ambient_kills, |u| u.oom_kills),
         peak_at_limit: peak.is_some_and(|p| p.saturating_add(256 << 10) >= memory_bytes),
+        rss_over: maxrss_kb.saturating_mul(1024) > memory_bytes,
         exit_code,
         signal,
+    };
+    let limit = facts.limit();
+    // The program's own peak (its largest process's resident set), as contest judges report it:
+    // the cgroup's peak also counts the page cache of what the run read, so it moves with the
+    // limit. A run stopped at the memory limit shows at least what the limit saw.
+    let memory_kb = match (limit, peak) {
+        (Some(LimitHit::Memory), Some(peak)) => maxrss_kb.max(peak.div_ceil(1024)),
+        _ => maxrss_kb,
     };
     RunOutcome {
         exit_code,
         signal,
         cpu_time_ms: cpu_ns.div_ceil(1_000_000),
         wall_time_ms: wall_ns.div_ceil(1_000_000),
-        memory_kb: peak.map_or(maxrss_kb, |p| p.div_ceil(1024)),
+        memory_kb,
         stdout_truncated: out.truncated(),
         stderr_truncated: err.truncated(),
         stdout: out.into_data(),
         stderr: err.into_data(),
-        limit: facts.limit(),
+        limit,
         order: arrivals.into_segments(),
     }
 }
@@ -269,6 +278,8 @@ pub(super) struct Facts {
     pub cpu_over: bool,
     pub oom_kills: u64,
     pub peak_at_limit: bool,
+    /// The largest process's resident set outgrew the limit.
+    pub rss_over: bool,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
 }
@@ -283,7 +294,7 @@ impl Facts {
         if self.wall_killed {
             return Some(if self.cpu_over { LimitHit::CpuTime } else { LimitHit::WallTime });
         }
-        if self.oom_kills > 0 && self.exit_code != Some(0) {
+        if (self.oom_kills > 0 && self.exit_code != Some(0)) || self.rss_over {
             return Some(LimitHit::Memory);
         }
         if self.signal == Some(libc::SIGKILL) && self.peak_at_limit {

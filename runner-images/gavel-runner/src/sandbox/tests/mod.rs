@@ -404,6 +404,7 @@ fn limit_inference() {
         cpu_over: false,
         oom_kills: 0,
         peak_at_limit: false,
+        rss_over: false,
         exit_code: Some(0),
         signal: None,
     };
@@ -430,6 +431,7 @@ fn limit_inference() {
         Some(LimitHit::Memory)
     );
     assert_eq!(f(|x| x.oom_kills = 1), None);
+    assert_eq!(f(|x| x.rss_over = true), Some(LimitHit::Memory), "the reported figure over the limit");
     assert_eq!(
         f(|x| {
             x.exit_code = None;
