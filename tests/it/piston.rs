@@ -220,6 +220,21 @@ async fn the_wire_is_pistons() {
         }
     }
 
+    // Several files: the first is the program, the others lie beside it, decoded as job.js does.
+    let files = json!([
+        {"name": "main.py", "content": "import util\nprint(util.GREETING, open('data.bin', 'rb').read().hex())"},
+        {"name": "util.py", "content": "GREETING = 'hello'"},
+        {"name": "data.bin", "content": "/wA=", "encoding": "base64"},
+    ]);
+    let program = json!({"language": "python", "version": "*", "files": files});
+    let (status, answer) = send(http.post(format!("{own}/api/v2/execute")).json(&program)).await;
+    assert_eq!((status, &answer["run"]["stdout"]), (200, &json!("hello ff00\n")), "{answer}");
+    let escape =
+        json!({"language": "python", "version": "*", "files": [{"content": "x"}, {"name": "../up.py", "content": ""}]});
+    let (status, refused) = send(http.post(format!("{own}/api/v2/execute")).json(&escape)).await;
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(status == 400 && message.starts_with("files[1].name: "), "{refused}");
+
     let (status, packages) = send(http.get(format!("{own}/api/v2/packages"))).await;
     assert!(
         status == 200 && packages.as_array().is_some_and(|p| p.iter().all(|p| p["installed"] == true)),

@@ -34,12 +34,12 @@ pub(crate) async fn execute(
     let body = request::parse_body(&body)?;
     let state = &ctx.state;
     let runtimes = runtimes::runtimes(&state.languages);
-    let request::Job { runtime, request, entry } =
+    let request::Job { runtime, request, places } =
         request::job(&body, &runtimes, &state.limits, state.piston.version_fallback)?;
     let accepted = usecases::submit(&*state.store, &*state.blobs, &*state.queue, &state.limits, request, Utc::now())
         .await
         .map_err(|err| match err {
-            SubmitError::Invalid(err) => request::refused(err, entry),
+            SubmitError::Invalid(err) => request::refused(err, &places),
             SubmitError::Queue(err) => err.into(),
             SubmitError::Unavailable(err) => err.into(),
         })?;

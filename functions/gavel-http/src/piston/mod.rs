@@ -7,8 +7,9 @@
 //!   default memory cap; caps are Gavel's, never under Piston's defaults (3 s run, 10 s compile),
 //!   and values under Gavel's minimums are raised to them. The compile step keeps the server's
 //!   own limits: the `compile_*` fields are checked, not applied.
-//! - A program is one file: the first utf8 file (Piston's entry point); any other file must be
-//!   empty, else 400.
+//! - The first utf8 file (Piston's entry point) is the program, written where Gavel's language
+//!   puts its source (`main.py`, `Main.java`); the other files go beside it under their names,
+//!   which must be plain (no `/`, no leading `.`), else 400.
 //! - A job the platform could not finish is a 200 whose `run.status` is `XX`, with the reason.
 //! - A job still running when the request must end (`AppState::max_wait`) is a 504 naming the
 //!   job, whose result Gavel's `GET /result/{id}` has later.
@@ -19,6 +20,7 @@ use axum::routing::{MethodRouter, any, get, post};
 
 use crate::Ctx;
 
+mod encoding;
 mod error;
 mod handlers;
 mod request;

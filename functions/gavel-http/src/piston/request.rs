@@ -5,10 +5,12 @@
 
 use gavel_core::ServerLimits;
 use gavel_core::limits::{Bound, LimitsInput};
+use gavel_core::program::SourceFile;
 use gavel_core::request::{ExecuteRequest, RequestError};
-use gavel_core::runner::Streams;
+use gavel_core::runner::{Output, Streams};
 use serde_json::{Map, Value};
 
+use super::encoding;
 use super::error::PistonError;
 use super::runtimes::{self, Runtime};
 
@@ -26,8 +28,16 @@ const COMPILE_CPU_TIME_MS: u64 = 10_000;
 pub(crate) struct Job<'a> {
     pub runtime: &'a Runtime,
     pub request: ExecuteRequest,
-    /// Which of `files` is the program (the first utf8 one), for messages about it.
+    pub places: Places,
+}
+
+/// Where Piston's `files` went in Gavel's request, for messages about them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Places {
+    /// The program (the first utf8 file): Gavel's `code`.
     pub entry: usize,
+    /// The Piston index of each of Gavel's `files`, in order.
+    pub others: Vec<usize>,
 }
 
 /// The body as a JSON object. Empty is `{}` and an array has no fields, as Express reads them;
@@ -88,14 +98,30 @@ pub(crate) fn job<'a>(
             .ok_or_else(|| bad("args must be an array of strings".into()))?,
         Some(_) => return Err(bad("args must be an array of strings".into())),
     };
-    let entry = files.iter().position(runs_as_utf8).unwrap_or_default();
-    // Gavel takes a program of one file: other files may only be there empty.
-    if let Some(extra) = (0..files.len()).find(|&i| i != entry && !contents[i].is_empty()) {
-        return Err(bad(format!(
-            "files[{extra}] is not empty, but this server (Gavel) runs programs of one file: put the program in \
-             files[{entry}] and leave every other file's content empty"
-        )));
+    // After Piston's own checks: job.js fails on such a name with a 500.
+    for (i, file) in files.iter().enumerate() {
+        if !matches!(file.get("name"), None | Some(Value::Null | Value::String(_))) {
+            return Err(bad(format!("files[{i}].name must be a string")));
+        }
     }
+    let entry = files.iter().position(runs_as_utf8).unwrap_or_default();
+    // The others go beside the program under their names (job.js's `file{i}.code` without one),
+    // their contents decoded as job.js decodes them.
+    let others: Vec<usize> = (0..files.len()).filter(|&i| i != entry).collect();
+    let sources = others
+        .iter()
+        .map(|&i| {
+            let file = &files[i];
+            let name = file.get("name").and_then(Value::as_str).filter(|name| !name.is_empty());
+            let bytes = encoding::decode(contents[i], file.get("encoding").and_then(Value::as_str));
+            let stored = Output::encode(&bytes);
+            SourceFile {
+                name: name.map_or_else(|| format!("file{i}.code"), str::to_owned),
+                content: stored.text,
+                encoding: stored.encoding,
+            }
+        })
+        .collect();
 
     let request = ExecuteRequest {
         language: runtime.gavel.id.to_owned(),
@@ -103,10 +129,11 @@ pub(crate) fn job<'a>(
         stdin: Some(with_trailing_newline(stdin)),
         limits: Some(limits),
         args: Some(args),
+        files: Some(sources),
         streams: Streams { keep_order: true, ..Streams::default() },
         ..ExecuteRequest::default()
     };
-    Ok(Job { runtime, request, entry })
+    Ok(Job { runtime, request, places: Places { entry, others } })
 }
 
 /// Piston's stdin always ends in a newline (job.js adds one when it is missing, to "" too).
@@ -210,18 +237,27 @@ fn clamp(value: u64, bound: Bound) -> u64 {
 }
 
 /// A refusal of Gavel's own validation, said about the Piston field it concerns.
-pub(crate) fn refused(err: RequestError, entry: usize) -> PistonError {
+pub(crate) fn refused(err: RequestError, places: &Places) -> PistonError {
+    // Gavel's `files[k]` is Piston's `files[others[k]]`, in the field and in the message.
+    let pistons = |text: &str| {
+        places
+            .others
+            .iter()
+            .enumerate()
+            .rev()
+            .fold(text.to_owned(), |text, (k, i)| text.replace(&format!("files[{k}]"), &format!("files[{i}]")))
+    };
     let field = |gavel: &str| match gavel {
-        "code" => format!("files[{entry}].content"),
+        "code" => format!("files[{}].content", places.entry),
         "tests[0].input" => "stdin".to_owned(),
-        other => other.to_owned(),
+        other => pistons(other),
     };
     match err {
         RequestError::TooLarge { field: name, limit, actual } => {
             PistonError::TooLarge(format!("{} is {actual} bytes; the limit is {limit}", field(&name)))
         }
         RequestError::InvalidField { field: name, message } => {
-            PistonError::BadRequest(format!("{}: {message}", field(&name)))
+            PistonError::BadRequest(format!("{}: {}", field(&name), pistons(&message)))
         }
         // The language came from a runtime of Gavel's catalogue.
         RequestError::UnknownLanguage { given, .. } => PistonError::BadRequest(format!("{given} runtime is unknown")),

@@ -199,18 +199,35 @@ fn stdin_always_ends_in_a_newline() {
 }
 
 #[test]
-fn the_program_is_the_first_utf8_file_and_the_others_must_be_empty() {
+fn the_program_is_the_first_utf8_file_and_the_others_go_beside_it() {
     let files = json!([{"content": "", "encoding": "base64"}, {"name": "main.py", "content": "print(2)", "encoding": "utf8"}, {"content": ""}]);
     let runtimes = all_runtimes();
     let found = job(&body(with(json!({"files": files}))), &runtimes, &ServerLimits::default(), false).expect("valid");
-    assert_eq!((found.entry, found.request.code.as_str()), (1, "print(2)"));
+    assert_eq!((found.places.entry, found.request.code.as_str()), (1, "print(2)"));
+    let names: Vec<String> = found.request.files.iter().flatten().map(|file| file.name.clone()).collect();
+    assert_eq!((names, found.places.others), (vec!["file0.code".to_owned(), "file2.code".to_owned()], vec![0, 2]));
     // An encoding job.js does not know runs as utf8.
     let files = json!([{"content": "print(3)", "encoding": "latin1"}, {"content": "", "encoding": "utf8"}]);
     assert_eq!(run(with(json!({"files": files}))).expect("valid").code, "print(3)");
 
-    let files = json!([{"content": "print(1)"}, {"name": "util.py", "content": "x = 1"}]);
-    let refused = message(with(json!({"files": files})));
-    assert!(refused.starts_with("files[1] is not empty") && refused.contains("files[0]"), "{refused}");
+    // Contents decoded as job.js decodes them, kept as bytes.
+    let files = json!([
+        {"content": "import util"}, {"name": "util.py", "content": "x = 1"},
+        {"name": "data.bin", "content": "/w==", "encoding": "base64"}, {"name": "h.txt", "content": "6869", "encoding": "hex"},
+    ]);
+    let request = run(with(json!({"files": files}))).expect("valid");
+    let bytes: Vec<(String, Vec<u8>)> = request
+        .files
+        .iter()
+        .flatten()
+        .map(|file| (file.name.clone(), file.bytes().expect("decodes").into_owned()))
+        .collect();
+    assert_eq!(
+        bytes,
+        [("util.py".into(), b"x = 1".to_vec()), ("data.bin".into(), vec![0xff]), ("h.txt".into(), b"hi".to_vec())]
+    );
+    let files = json!([{"content": "x"}, {"name": 5, "content": ""}]);
+    assert_eq!(message(with(json!({"files": files}))), "files[1].name must be a string");
 }
 
 #[test]
@@ -232,10 +249,14 @@ fn names_and_versions_are_pistons() {
 
 #[test]
 fn gavels_refusals_name_pistons_fields() {
+    let places = Places { entry: 1, others: vec![0, 2] };
     let empty =
-        refused(RequestError::InvalidField { field: "code".into(), message: "code must not be empty".into() }, 1);
+        refused(RequestError::InvalidField { field: "code".into(), message: "code must not be empty".into() }, &places);
     assert_eq!(empty, PistonError::BadRequest("files[1].content: code must not be empty".into()));
-    let big = refused(RequestError::TooLarge { field: "tests[0].input".into(), limit: 4, actual: 5 }, 0);
+    let named =
+        RequestError::InvalidField { field: "files[1].name".into(), message: "files[1].name \"..\" is bad".into() };
+    assert_eq!(refused(named, &places), PistonError::BadRequest("files[2].name: files[2].name \"..\" is bad".into()));
+    let big = refused(RequestError::TooLarge { field: "tests[0].input".into(), limit: 4, actual: 5 }, &places);
     assert_eq!(big, PistonError::TooLarge("stdin is 5 bytes; the limit is 4".into()));
     assert_eq!(big.status(), 413);
 }
