@@ -128,6 +128,15 @@ fn ids_arg(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// A `gavel serve` with a Judge0 listener, started with `env`, and a client of that listener.
+/// Bound in this order, the server stops before its data dir goes.
+fn serve(env: &[(&str, &str)]) -> (tempfile::TempDir, Server, Wire) {
+    let dir = data_dir();
+    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], env);
+    let wire = Wire::new(server.listener("judge0"));
+    (dir, server, wire)
+}
+
 /// A plain HTTP client for one Judge0 base URL.
 struct Wire {
     base: String,
@@ -233,9 +242,7 @@ async fn the_judge0_sdk_runs_against_both_listeners() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_have_judge0s_exact_bodies() {
-    let dir = data_dir();
-    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &[]);
-    let wire = Wire::new(server.listener("judge0"));
+    let (_dir, _server, wire) = serve(&[]);
 
     let blank = wire.post("/submissions", &json!({})).await;
     assert_eq!(blank.status, 422);
@@ -335,9 +342,7 @@ async fn refusals_have_judge0s_exact_bodies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn submissions_on_the_wire() {
-    let dir = data_dir();
-    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &[]);
-    let wire = Wire::new(server.listener("judge0"));
+    let (dir, server, wire) = serve(&[]);
 
     // fields=*: all 35 keys, in the serializer's order, timestamps with milliseconds and Z.
     let body = json!({"language_id": 71, "source_code": b64(b"print('a' * 100)"), "cpu_extra_time": "1.5"});
@@ -431,9 +436,7 @@ async fn submissions_on_the_wire() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alike_submissions_of_a_batch_are_one_job_compiled_once() {
-    let dir = data_dir();
-    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &[]);
-    let wire = Wire::new(server.listener("judge0"));
+    let (_dir, server, wire) = serve(&[]);
     let sum = programs_json()["cpp"]["sum"].as_str().expect("a C++ program").to_owned();
     let item = |stdin: &str, expected: &str| json!({"language_id": 54, "source_code": sum, "stdin": stdin, "expected_output": expected});
     let batch = json!({"submissions": [item("1 2", "3"), {"language_id": 54}, item("2 2", "5"), item("20 22", "42")]});
@@ -466,10 +469,8 @@ async fn alike_submissions_of_a_batch_are_one_job_compiled_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn authentication_and_authorization_from_the_environment() {
-    let dir = data_dir();
-    let env = [("GAVEL_JUDGE0_AUTHN_TOKEN", "s3cret other"), ("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")];
-    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &env);
-    let wire = Wire::new(server.listener("judge0"));
+    let (_dir, server, wire) =
+        serve(&[("GAVEL_JUDGE0_AUTHN_TOKEN", "s3cret other"), ("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")]);
     let denied = wire.get("/languages").await;
     assert_eq!((denied.status, denied.text.as_str()), (401, ""));
     assert_eq!(wire.get("/languages?X-Auth-Token=other").await.status, 200);

@@ -128,9 +128,8 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
         .iter()
         .zip(ran)
         .zip(verdicts.iter().zip(&scores))
-        .map(|((case, (_, step)), (&verdict, &score))| TestResult {
-            score,
-            ..test_result(case, verdict, step.filter(|_| verdict != Verdict::Skipped))
+        .map(|((case, (_, step)), (&verdict, &score))| {
+            test_result(case, verdict, step.filter(|_| verdict != Verdict::Skipped), score)
         })
         .collect();
     let passed = tests.iter().filter(|t| t.verdict.is_accepted()).count();
@@ -161,7 +160,7 @@ fn step_verdict(checker: Checker, case: &TestCase, step: &StepReport) -> Verdict
     }
 }
 
-fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> TestResult {
+fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>, score: f64) -> TestResult {
     let step = step.unwrap_or_default();
     // Hidden tests echo nothing that could leak the test data, output included.
     let (stdout, stderr, output_order) = if case.hidden {
@@ -183,7 +182,7 @@ fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>) -> T
         stderr_encoding: stderr.encoding,
         truncated: step.stdout_truncated || step.stderr_truncated,
         limit: step.limit,
-        score: 0.0,
+        score,
         max_score: case.points,
         hidden: case.hidden,
         input: (!case.hidden).then(|| case.input.clone()),

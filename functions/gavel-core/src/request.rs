@@ -250,22 +250,21 @@ fn collect_tests(
     if tests.is_some() && (inputs.is_some() || outputs.is_some()) {
         return Err(invalid("tests", "give either tests or inputs/outputs, not both"));
     }
-    let mut groups = Vec::new();
-    let tests: Vec<TestCase> = match (tests, inputs, outputs) {
+    let (tests, groups): (Vec<TestCase>, Vec<Option<String>>) = match (tests, inputs, outputs) {
         (Some(tests), _, _) => tests
             .into_iter()
             .map(|t| {
-                groups.push(t.group);
-                TestCase {
+                let case = TestCase {
                     name: t.name,
                     input: t.input,
                     expected_output: t.expected_output,
                     hidden: t.hidden,
                     encoding: t.encoding,
                     points: t.points.unwrap_or_else(one_point),
-                }
+                };
+                (case, t.group)
             })
-            .collect(),
+            .unzip(),
         (None, Some(inputs), outputs) => {
             if let Some(outputs) = &outputs
                 && outputs.len() != inputs.len()
@@ -276,10 +275,13 @@ fn collect_tests(
                 ));
             }
             let mut outputs = outputs.map(Vec::into_iter);
-            inputs.into_iter().map(|input| TestCase::text(input, outputs.as_mut().and_then(Iterator::next))).collect()
+            inputs
+                .into_iter()
+                .map(|input| (TestCase::text(input, outputs.as_mut().and_then(Iterator::next)), None))
+                .unzip()
         }
         (None, None, Some(_)) => return Err(invalid("inputs", "outputs needs inputs of the same length")),
-        (None, None, None) => Vec::new(),
+        (None, None, None) => (Vec::new(), Vec::new()),
     };
     if tests.is_empty() {
         return Ok((vec![TestCase::text(stdin.unwrap_or_default(), None)], vec![None]));
@@ -287,7 +289,6 @@ fn collect_tests(
     if stdin.is_some() {
         return Err(invalid("stdin", "stdin is for a plain run; give each test its own input"));
     }
-    groups.resize(tests.len(), None);
     Ok((tests, groups))
 }
 

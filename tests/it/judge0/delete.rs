@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{Answer, Wire};
-use crate::harness::{Server, data_dir};
+use super::{Answer, Wire, serve};
+use crate::harness::Server;
 
 fn echo(stdin: &str) -> Value {
     json!({"language_id": 71, "source_code": "print(input())", "stdin": stdin})
@@ -15,10 +15,7 @@ fn echo(stdin: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_is_off_unless_the_operator_turns_it_on() {
-    let dir = data_dir();
-    let env = [("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")];
-    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &env);
-    let wire = Wire::new(server.listener("judge0"));
+    let (_dir, _server, wire) = serve(&[("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")]);
     let token = wire.create("", &echo("kept")).await;
     wire.finished(&token, "").await;
 
@@ -31,10 +28,8 @@ async fn delete_is_off_unless_the_operator_turns_it_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_takes_ended_submissions_and_a_job_with_its_last() {
-    let dir = data_dir();
-    let env = [("GAVEL_JUDGE0_ENABLE_SUBMISSION_DELETE", "true"), ("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")];
-    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &env);
-    let wire = Wire::new(server.listener("judge0"));
+    let (dir, server, wire) =
+        serve(&[("GAVEL_JUDGE0_ENABLE_SUBMISSION_DELETE", "true"), ("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")]);
     assert_eq!(wire.get("/config_info").await.json["enable_submission_delete"], true);
 
     // Still running: refused with its status, as Judge0 refuses it.

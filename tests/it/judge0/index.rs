@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::Wire;
-use crate::harness::{Server, data_dir};
+use super::{Wire, serve};
 
 fn echo(stdin: &str) -> Value {
     json!({"language_id": 71, "source_code": "print(input())", "stdin": stdin})
@@ -21,10 +20,7 @@ fn meta(current: u64, next: Option<u64>, prev: Option<u64>, pages: u64, count: u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_index_pages_judge0_submissions_newest_first() {
-    let dir = data_dir();
-    let env = [("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")];
-    let server = Server::start_with(dir.path(), &["--judge0-addr", "127.0.0.1:0"], &env);
-    let wire = Wire::new(server.listener("judge0"));
+    let (_dir, server, wire) = serve(&[("GAVEL_JUDGE0_AUTHZ_TOKEN", "boss")]);
 
     let first = wire.create("", &echo("a")).await;
     let batch = wire.post("/submissions/batch", &json!({"submissions": [echo("b0"), echo("b1"), echo("b2")]})).await;
