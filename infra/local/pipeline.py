@@ -196,7 +196,9 @@ def run_task(args: argparse.Namespace) -> None:
         die(f"the task definition does not set GAVEL_ISOLATION=container: {env}")
     inside = urllib.parse.urlsplit(args.network_endpoint)
     outside = urllib.parse.urlsplit(args.endpoint_url)
-    for name in ("GAVEL_BUNDLE_URL", "GAVEL_REPORT_URL"):
+    # The answers' URL comes only with a job that has a custom checker.
+    names = ["GAVEL_BUNDLE_URL", "GAVEL_REPORT_URL"] + (["GAVEL_JUDGE_DATA_URL"] if "GAVEL_JUDGE_DATA_URL" in env else [])
+    for name in names:
         url = urllib.parse.urlsplit(env.get(name, ""))
         if url.netloc != inside.netloc:
             die(f"{name} of the task does not point at the emulator {inside.netloc}: {env.get(name)!r}")

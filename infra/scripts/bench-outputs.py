@@ -15,11 +15,10 @@ import argparse
 import base64
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
+
+from scratch_serve import request, scratch_serve
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROGRAM = """import os
@@ -38,13 +37,6 @@ def status_kb(pid, field):
     raise KeyError(field)
 
 
-def request(base, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as answer:
-        return answer.read()
-
-
 def decoded_len(test, stream):
     text = test[stream]
     return len(base64.b64decode(text)) if test[stream + "_encoding"] == "base64" else len(text.encode())
@@ -55,18 +47,7 @@ def main():
     parser.add_argument("--tests", type=int, default=100)
     parser.add_argument("--gavel", default=os.path.join(REPO, "target/release/gavel"))
     args = parser.parse_args()
-    data = tempfile.mkdtemp(prefix="gavel-bench-outputs-")
-    server = subprocess.Popen(
-        [args.gavel, "serve", "--addr", "127.0.0.1:0", "--data-dir", os.path.join(data, "data"), "--workers", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = server.stdout.readline()
-        if "http://" not in line:
-            sys.exit(f"gavel serve did not start: {line!r}")
-        base = line.split()[-1]
+    with scratch_serve(args.gavel, "gavel-bench-outputs-") as (server, base):
         before = status_kb(server.pid, "VmRSS")
         job = {
             "language": "python",
@@ -93,10 +74,6 @@ def main():
         print(f"stored outputs: {stored} bytes, {stored / raw:.4f} stored bytes per raw byte")
         print(f"whole result (GET /result): {len(raw_result)} bytes ({len(raw_result) / 2**20:.1f} MiB)")
         print(f"server resident memory: {before / 1024:.1f} MiB before, peak {peak / 1024:.1f} MiB (VmHWM)")
-    finally:
-        server.terminate()
-        server.wait()
-        subprocess.run(["rm", "-rf", data], check=False)
 
 
 if __name__ == "__main__":

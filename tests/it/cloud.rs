@@ -7,6 +7,7 @@
 //! receive, redeliveries), `given_up` (the dead-letter queue, failed completions), `submit` (a
 //! full queue writes nothing, a job that cannot be queued leaves no blobs).
 
+mod checkers;
 mod dispatch;
 pub mod gateway;
 mod given_up;

@@ -15,7 +15,7 @@ use gavel_core::runner::{Bundle, BundleTest};
 use gavel_local::{DockerTaskLauncher, ImageNames};
 use serde_json::{Value, json};
 
-use crate::harness::{Server, root};
+use crate::harness::{Server, data_dir, root};
 use crate::hostile;
 use crate::languages::{self, ALL, Programs, single};
 
@@ -254,6 +254,22 @@ async fn the_hostile_suite_in_job_containers() {
     }
 }
 
+/// The custom checkers of `crate::checkers` in job containers: a C++ checker in the Python
+/// image and a Python one in the C++ image (every image carries both), with the same results.
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_checkers_in_job_containers() {
+    require(&["python", "cpp"]);
+    let dir = data_dir();
+    let server = start(dir.path());
+    for problem in crate::checkers::CHECKED {
+        let job_id = server.submit((problem.request)()).await;
+        let view = server.wait(&job_id, Duration::from_secs(180)).await;
+        assert_eq!(view["status"], "completed", "{}: {view}", problem.name);
+        (problem.check)(&view);
+    }
+    none_left(dir.path()).await;
+}
+
 async fn in_the_job_container(server: &Server) {
     let judge = |code: &str, limits: Value| server.judge(json!({"language": "python", "code": code, "limits": limits}));
     // Shared memory is not the program's own: the watch counts it, the engine's limit backs it.
@@ -345,6 +361,7 @@ async fn the_launcher_fails_clearly_and_cleans_up() {
         language: language.to_owned(),
         bundle_url: format!("file://{}", bundle_path.display()),
         report_url: format!("file://{}", report_path(dir.path()).display()),
+        judge_data_url: None,
     };
 
     let missing = ImageNames { prefix: "gavel-no-such-image-".into(), ..images() };

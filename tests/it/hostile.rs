@@ -82,6 +82,7 @@ print('\n'.join(sorted(found)) or 'nothing')
 /// Every hostile program, against a server whose programs see `seen`.
 pub async fn suite(api: &Api, seen: &Seen) {
     another_jobs_files_its_own_hidden_data_and_the_servers_environment(api, seen).await;
+    the_answers_are_out_of_the_programs_reach_and_the_checkers(api, seen).await;
     nothing_crosses_from_one_test_to_the_next(api).await;
     a_planted_report_is_not_believed(api, seen).await;
     resource_bombs_meet_their_limits(api).await;
@@ -119,6 +120,39 @@ async fn another_jobs_files_its_own_hidden_data_and_the_servers_environment(api:
     let visible = &view["tests"][0];
     assert_eq!(stdout(visible), "nothing\n", "a program read what it must not: {}", visible["stderr"]);
     assert_eq!(view["tests"][1]["verdict"], "wrong_answer", "the program found its hidden expected output: {view}");
+}
+
+/// A custom checker's job: the runner holds the expected outputs, and neither the program nor
+/// the checker (which sees its own test's answer, and no other) can find any of them, nor the
+/// server's secret. The checker accepts only what it found nothing beside.
+async fn the_answers_are_out_of_the_programs_reach_and_the_checkers(api: &Api, seen: &Seen) {
+    let answers = [marker("checker-answer-1"), marker("checker-answer-2")];
+    let markers = [answers[0].as_str(), &answers[1], &seen.secret];
+    let blobs = format!("{}/blobs/jobs", seen.data_dir);
+    let paths = [
+        format!("{blobs}/*/*"),
+        "/job/*".to_owned(),
+        "/proc/[0-9]*/environ".to_owned(),
+        "/proc/[0-9]*/cmdline".to_owned(),
+    ];
+    let roots = [seen.data_dir.as_str(), "/tmp", "/var/tmp", "/dev/shm", "/run", "/job", "/var/lib", "/root"];
+    let scan = scanner(&markers, &roots, &paths);
+    // The checker reads its own answer as testlib's do, then looks for every other marker.
+    let checker =
+        format!("import sys\nown = open(sys.argv[3]).read().split()\n{scan}\nsys.exit(1 if found - set(own) else 0)\n");
+    let view = api
+        .judge(json!({"language": "python", "code": scan,
+        "limits": {"time_ms": 8000, "wall_time_ms": 15000},
+        "checker": {"mode": "custom", "language": "python", "code": checker},
+        "tests": [
+            {"input": "", "expected_output": format!("{}\n", answers[0])},
+            {"input": "", "expected_output": format!("{}\n", answers[1]), "hidden": true},
+        ]}))
+        .await;
+    let visible = &view["tests"][0];
+    assert_eq!(stdout(visible), "nothing\n", "a program read what it must not: {}", visible["stderr"]);
+    assert_eq!(visible["verdict"], "accepted", "the checker read what it must not: {view}");
+    assert_eq!(view["tests"][1]["verdict"], "accepted", "the checker of a hidden test read what it must not: {view}");
 }
 
 async fn nothing_crosses_from_one_test_to_the_next(api: &Api) {

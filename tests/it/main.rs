@@ -1,6 +1,7 @@
 //! Gavel's integration tests: one binary, real adapters, real sandbox, real toolchains.
 
 mod callbacks;
+mod checkers;
 mod cli;
 mod cloud;
 mod contract;

@@ -27,10 +27,12 @@ pub const MAX_OVERRIDES_CHARS: usize = 8192;
 /// of `clientToken`, which is the job id too.
 const MAX_STARTED_BY: usize = 36;
 
-/// The runner's environment: the job and its two presigned URLs, nothing else (no credentials).
+/// The runner's environment: the job and its presigned URLs (the third only for a job with a
+/// custom checker), nothing else (no credentials).
 const JOB_ID: &str = "GAVEL_JOB_ID";
 const BUNDLE_URL: &str = "GAVEL_BUNDLE_URL";
 const REPORT_URL: &str = "GAVEL_REPORT_URL";
+const JUDGE_DATA_URL: &str = "GAVEL_JUDGE_DATA_URL";
 
 /// The ECS [`TaskLauncher`]: `RunTask` on Fargate of the language's task definition family
 /// (`family_prefix` + language id, latest active revision), `startedBy` and `clientToken` = the
@@ -68,8 +70,9 @@ impl EcsTaskLauncher {
     }
 
     fn overrides(&self, task: &RunnerTask) -> Result<TaskOverride, LaunchError> {
-        let environment =
-            [(JOB_ID, task.job_id.as_str()), (BUNDLE_URL, &task.bundle_url), (REPORT_URL, &task.report_url)];
+        let mut environment =
+            vec![(JOB_ID, task.job_id.as_str()), (BUNDLE_URL, &task.bundle_url), (REPORT_URL, &task.report_url)];
+        environment.extend(task.judge_data_url.as_deref().map(|url| (JUDGE_DATA_URL, url)));
         let size = overrides_chars(&self.config.container, &environment);
         if size > MAX_OVERRIDES_CHARS {
             return Err(LaunchError::Fatal(format!(
@@ -308,6 +311,7 @@ mod tests {
             language: "python".into(),
             bundle_url: format!("https://b.s3.amazonaws.com/k?{}", "x".repeat(url_len)),
             report_url: format!("https://b.s3.amazonaws.com/r?{}", "y".repeat(url_len)),
+            judge_data_url: None,
         }
     }
 

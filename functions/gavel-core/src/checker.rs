@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::helper::HelperProgram;
+
 /// How to compare outputs. `lines` is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Checker {
     /// Byte for byte.
@@ -20,6 +22,9 @@ pub enum Checker {
         #[serde(default = "default_tolerance")]
         rel: f64,
     },
+    /// The problem's own checker, run in the sandbox after each test (testlib's protocol): the
+    /// runner judges, not [`Checker::accepts`].
+    Custom(HelperProgram),
 }
 
 fn default_tolerance() -> f64 {
@@ -39,9 +44,11 @@ impl Checker {
         Ok(())
     }
 
-    /// Whether `actual` is an accepted answer for `expected`.
+    /// Whether `actual` is an accepted answer for `expected`. Never for a custom checker, whose
+    /// word comes from its run in the sandbox.
     pub fn accepts(&self, expected: &str, actual: &str) -> bool {
         match *self {
+            Checker::Custom(_) => false,
             Checker::Exact => expected == actual,
             Checker::Lines => significant_lines(expected).eq(significant_lines(actual)),
             Checker::Tokens => expected.split_whitespace().eq(actual.split_whitespace()),
@@ -69,6 +76,7 @@ impl Checker {
             return self.accepts(expected, actual);
         }
         match *self {
+            Checker::Custom(_) => false,
             Checker::Exact => expected == actual,
             Checker::Lines => significant_byte_lines(expected).eq(significant_byte_lines(actual)),
             Checker::Tokens => byte_tokens(expected).eq(byte_tokens(actual)),
@@ -181,6 +189,19 @@ mod tests {
         assert!(serde_json::from_str::<Checker>(r#"{"mode":"regex"}"#).is_err());
         assert!(Checker::Float { abs: -1.0, rel: 0.0 }.validate().is_err());
         assert!(Checker::Float { abs: f64::NAN, rel: 0.0 }.validate().is_err());
+    }
+
+    #[test]
+    fn a_custom_checker_is_a_program() {
+        let json =
+            r#"{"mode":"custom","language":"cpp","code":"int main(){}","files":[{"name":"testlib.h","content":"x"}]}"#;
+        let Ok(Checker::Custom(program)) = serde_json::from_str::<Checker>(json) else {
+            panic!("a custom checker parses");
+        };
+        assert_eq!((program.language.as_str(), program.files.len()), ("cpp", 1));
+        let stray = r#"{"mode":"custom","language":"cpp","code":"x","abs":1}"#;
+        assert!(serde_json::from_str::<Checker>(stray).is_err(), "unknown fields are refused");
+        assert!(!Checker::Custom(program).accepts("1", "1"), "a custom checker's word is the runner's");
     }
 
     proptest! {

@@ -265,6 +265,9 @@ pub struct TestResult {
     /// own API shows the two streams apart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_order: Vec<Segment>,
+    /// What a custom checker said of the output (its stderr, capped), for visible tests only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker_message: Option<String>,
 }
 
 impl TestResult {

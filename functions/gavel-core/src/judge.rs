@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checker::Checker;
+use crate::helper::{self, Check, HelperRun};
 use crate::job::{CompileResult, JobResult, Outcome, Summary, TestResult};
 use crate::request::{Submission, TestCase};
-use crate::runner::{Bundle, BundleTest, Encoding, LimitHit, Output, Report, StepReport};
+use crate::runner::{Bundle, BundleTest, Encoding, JudgeData, LimitHit, Output, Report, StepReport};
 use crate::scoring::{self, Group};
 use crate::verdict::{self, Verdict};
 
@@ -24,13 +25,19 @@ pub struct JudgeSpec {
 
 /// The most a runner's report for `bundle` can take: every output at the job's budget (and the
 /// compile step at its own caps) stored at the worst rate (base64: 4/3, padded), plus each
-/// step's numbers and the isolation notes.
-pub fn report_limit(bundle: &Bundle) -> u64 {
+/// step's numbers and the isolation notes, and for a `checked` job a checker's message on every
+/// test and its compile step.
+pub fn report_limit(bundle: &Bundle, checked: bool) -> u64 {
     const FIXED: u64 = 64 * 1024;
     const PER_STEP: u64 = 1024;
     let steps = bundle.tests.len() as u64 + 1;
     let raw = bundle.output_budget_bytes + 2 * bundle.compile_limits.output_kb * 1024;
-    FIXED + steps * (PER_STEP + 2 * 4) + raw.div_ceil(3) * 4
+    // A checker's message on every test, and its compile step's output.
+    let checks = match checked {
+        true => steps * (PER_STEP + (helper::MESSAGE_BYTES as u64).div_ceil(3) * 4),
+        false => 0,
+    };
+    FIXED + steps * (PER_STEP + 2 * 4) + raw.div_ceil(3) * 4 + checks
 }
 
 /// Splits a submission into what the runner may see and what only the judge sees.
@@ -54,14 +61,31 @@ pub fn split(
         compile_options: submission.compile_options,
         groups: submission.groups.clone(),
     };
+    let checked = matches!(submission.checker, Checker::Custom(_));
     let spec = JudgeSpec {
         checker: submission.checker,
         tests: submission.tests,
         stop_on_first_failure: submission.stop_on_first_failure,
-        report_limit_bytes: report_limit(&bundle),
+        report_limit_bytes: report_limit(&bundle, checked),
         groups: submission.groups,
     };
     (bundle, spec)
+}
+
+/// What the runner of a job with a custom checker reads once the solution's runs are over.
+pub fn judge_data(spec: &JudgeSpec, job_id: &crate::job::JobId) -> Option<JudgeData> {
+    let Checker::Custom(checker) = &spec.checker else { return None };
+    Some(JudgeData {
+        job_id: job_id.clone(),
+        checker: checker.clone(),
+        answers: spec
+            .tests
+            .iter()
+            .map(|case| {
+                case.expected_output.as_ref().map(|text| Output { text: text.clone(), encoding: case.encoding })
+            })
+            .collect(),
+    })
 }
 
 /// Judges a report. A report that carries a runner error fails the job.
@@ -97,29 +121,31 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
         }));
     }
 
+    let unchecked = unchecked_because(report.checker_compile.as_ref());
     let mut steps = report.tests.into_iter();
     let mut failed_before = false;
-    let ran: Vec<(Verdict, Option<StepReport>)> = spec
+    let ran: Vec<(Judged, Option<StepReport>)> = spec
         .tests
         .iter()
         .map(|case| {
             let step = steps.next();
-            let verdict = match &step {
-                _ if failed_before && spec.stop_on_first_failure => Verdict::Skipped,
-                None => Verdict::Skipped,
-                Some(step) if step.skipped => Verdict::Skipped,
-                Some(step) => step_verdict(spec.checker, case, step),
+            let judged = match &step {
+                _ if failed_before && spec.stop_on_first_failure => Judged::skipped(),
+                None => Judged::skipped(),
+                Some(step) if step.skipped => Judged::skipped(),
+                Some(step) => step_verdict(&spec.checker, case, step, &unchecked),
             };
-            failed_before |= !matches!(verdict, Verdict::Accepted | Verdict::Skipped);
-            (verdict, step)
+            failed_before |= !matches!(judged.verdict, Verdict::Accepted | Verdict::Skipped);
+            (judged, step)
         })
         .collect();
-    let mut verdicts: Vec<Verdict> = ran.iter().map(|(verdict, _)| *verdict).collect();
+    let mut verdicts: Vec<Verdict> = ran.iter().map(|(judged, _)| judged.verdict).collect();
     scoring::apply_skips(&spec.groups, &mut verdicts);
+    // A test the groups skipped after all scores nothing, whatever it did.
     let scores: Vec<f64> = verdicts
         .iter()
-        .zip(&points)
-        .map(|(verdict, points)| if verdict.is_accepted() { *points } else { 0.0 })
+        .zip(&ran)
+        .map(|(verdict, (judged, _))| if *verdict == Verdict::Skipped { 0.0 } else { judged.score })
         .collect();
     let groups = scoring::group_results(&spec.groups, &scores, &points, &verdicts);
     let (score, max_score) = (scoring::total(&groups, &scores), scoring::max_total(&spec.groups, &points));
@@ -128,8 +154,10 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
         .iter()
         .zip(ran)
         .zip(verdicts.iter().zip(&scores))
-        .map(|((case, (_, step)), (&verdict, &score))| {
-            test_result(case, verdict, step.filter(|_| verdict != Verdict::Skipped), score)
+        .map(|((case, (judged, step)), (&verdict, &score))| {
+            let ran = step.filter(|_| verdict != Verdict::Skipped);
+            let message = judged.message.filter(|_| verdict != Verdict::Skipped);
+            test_result(case, Judged { verdict, score, message }, ran)
         })
         .collect();
     let passed = tests.iter().filter(|t| t.verdict.is_accepted()).count();
@@ -145,22 +173,84 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
     }))
 }
 
-fn step_verdict(checker: Checker, case: &TestCase, step: &StepReport) -> Verdict {
-    match step.limit {
-        Some(LimitHit::CpuTime | LimitHit::WallTime) => Verdict::TimeLimitExceeded,
-        Some(LimitHit::Memory) => Verdict::MemoryLimitExceeded,
-        Some(LimitHit::Output) => Verdict::OutputLimitExceeded,
-        None if !step.succeeded() => Verdict::RuntimeError,
-        // Output that does not decode (a forged report) matches nothing.
-        None => match (case.expected_bytes(), step.stdout.bytes()) {
-            (None, _) => Verdict::Accepted,
-            (Some(expected), Some(actual)) if checker.accepts_bytes(&expected, &actual) => Verdict::Accepted,
-            (Some(_), _) => Verdict::WrongAnswer,
-        },
+/// One test's verdict, its score and what a custom checker said of it.
+struct Judged {
+    verdict: Verdict,
+    score: f64,
+    message: Option<String>,
+}
+
+impl Judged {
+    fn skipped() -> Judged {
+        Judged { verdict: Verdict::Skipped, score: 0.0, message: None }
+    }
+
+    fn plain(verdict: Verdict, case: &TestCase) -> Judged {
+        Judged { verdict, score: if verdict.is_accepted() { case.points } else { 0.0 }, message: None }
     }
 }
 
-fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>, score: f64) -> TestResult {
+/// Why a test the custom checker should have checked was not: it did not compile, or (a report
+/// that says nothing of it) it never ran.
+fn unchecked_because(checker_compile: Option<&StepReport>) -> String {
+    match checker_compile.filter(|step| !step.succeeded()) {
+        None => "the checker did not run on this test".to_owned(),
+        Some(step) => {
+            let output = join_output(step).bytes().unwrap_or_default().into_owned();
+            let shown = String::from_utf8_lossy(&output[..output.len().min(helper::MESSAGE_BYTES)]).into_owned();
+            let status = match (step.limit, step.exit_code) {
+                (Some(limit), _) => format!("stopped at its {limit:?} limit"),
+                (None, Some(code)) => format!("exit code {code}"),
+                (None, None) => format!("signal {}", step.signal.unwrap_or(0)),
+            };
+            format!("the checker did not compile ({status}): {}", shown.trim_end())
+        }
+    }
+}
+
+fn step_verdict(checker: &Checker, case: &TestCase, step: &StepReport, unchecked: &str) -> Judged {
+    let failed = match step.limit {
+        Some(LimitHit::CpuTime | LimitHit::WallTime) => Some(Verdict::TimeLimitExceeded),
+        Some(LimitHit::Memory) => Some(Verdict::MemoryLimitExceeded),
+        Some(LimitHit::Output) => Some(Verdict::OutputLimitExceeded),
+        None if !step.succeeded() => Some(Verdict::RuntimeError),
+        None => None,
+    };
+    if let Some(verdict) = failed {
+        return Judged::plain(verdict, case);
+    }
+    if let Checker::Custom(_) = checker {
+        return match &step.check {
+            Some(run) => checked(run, case),
+            None => Judged { verdict: Verdict::InternalError, score: 0.0, message: Some(unchecked.to_owned()) },
+        };
+    }
+    // Output that does not decode (a forged report) matches nothing.
+    let verdict = match (case.expected_bytes(), step.stdout.bytes()) {
+        (None, _) => Verdict::Accepted,
+        (Some(expected), Some(actual)) if checker.accepts_bytes(&expected, &actual) => Verdict::Accepted,
+        (Some(_), _) => Verdict::WrongAnswer,
+    };
+    Judged::plain(verdict, case)
+}
+
+/// A custom checker's word: full points, none, some (`quitp`), or its own failure.
+fn checked(run: &HelperRun, case: &TestCase) -> Judged {
+    let said = run.message_text();
+    let (verdict, score, message) = match helper::read(run, case.points) {
+        Check::Accepted => (Verdict::Accepted, case.points, said),
+        Check::Rejected => (Verdict::WrongAnswer, 0.0, said),
+        Check::Points(score) if score >= case.points => (Verdict::Accepted, case.points, said),
+        Check::Points(score) if score <= 0.0 => (Verdict::WrongAnswer, 0.0, said),
+        Check::Points(score) => (Verdict::PartiallyAccepted, score, said),
+        Check::Failed(why) if said.is_empty() => (Verdict::InternalError, 0.0, why),
+        Check::Failed(why) => (Verdict::InternalError, 0.0, format!("{why}: {said}")),
+    };
+    Judged { verdict, score, message: Some(message) }
+}
+
+fn test_result(case: &TestCase, judged: Judged, step: Option<StepReport>) -> TestResult {
+    let Judged { verdict, score, message } = judged;
     let step = step.unwrap_or_default();
     // Hidden tests echo nothing that could leak the test data, output included.
     let (stdout, stderr, output_order) = if case.hidden {
@@ -189,6 +279,7 @@ fn test_result(case: &TestCase, verdict: Verdict, step: Option<StepReport>, scor
         expected_output: if case.hidden { None } else { case.expected_output.clone() },
         encoding: if case.hidden { Encoding::Utf8 } else { case.encoding },
         output_order,
+        checker_message: if case.hidden { None } else { message },
     }
 }
 
@@ -201,209 +292,4 @@ fn join_output(step: &StepReport) -> Output {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::isolation::{Isolation, IsolationLevel};
-    use crate::job::JobId;
-
-    fn isolation() -> Isolation {
-        Isolation::boundary(IsolationLevel::Full, vec![])
-    }
-
-    fn spec(checker: Checker, tests: Vec<TestCase>, stop_on_first_failure: bool) -> JudgeSpec {
-        JudgeSpec { checker, tests, stop_on_first_failure, report_limit_bytes: 1 << 20, groups: Vec::new() }
-    }
-
-    fn case(input: &str, expected: Option<&str>, hidden: bool) -> TestCase {
-        TestCase {
-            name: None,
-            input: input.into(),
-            expected_output: expected.map(Into::into),
-            hidden,
-            encoding: Encoding::Utf8,
-            points: 1.0,
-        }
-    }
-
-    fn ran(stdout: &str) -> StepReport {
-        StepReport { exit_code: Some(0), stdout: Output::encode(stdout.as_bytes()), ..StepReport::default() }
-    }
-
-    fn report(compile: Option<StepReport>, tests: Vec<StepReport>) -> Report {
-        Report { job_id: JobId::new(), isolation: isolation(), compile, tests, error: None }
-    }
-
-    fn completed(outcome: Outcome) -> JobResult {
-        match outcome {
-            Outcome::Completed(result) => *result,
-            Outcome::Failed(error) => panic!("expected a completed job, got failure {error}"),
-        }
-    }
-
-    #[test]
-    fn judges_each_test_and_hides_hidden_ones() {
-        let spec = spec(
-            Checker::Lines,
-            vec![case("1 2\n", Some("3\n"), false), case("5 7\n", Some("12\n"), true), case("0 0\n", Some("0"), false)],
-            false,
-        );
-        let result = completed(judge(&spec, report(None, vec![ran("3\n"), ran("13\n"), ran("0\n")])));
-        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
-        assert_eq!(verdicts, [Verdict::Accepted, Verdict::WrongAnswer, Verdict::Accepted]);
-        assert_eq!(result.verdict, Verdict::WrongAnswer);
-        assert_eq!(result.summary, Summary { passed: 2, total: 3 });
-        let hidden = &result.tests[1];
-        assert!(hidden.input.is_none() && hidden.expected_output.is_none() && hidden.stdout.is_empty());
-        assert_eq!(result.tests[0].expected_output.as_deref(), Some("3\n"));
-    }
-
-    #[test]
-    fn binary_expected_outputs_are_judged_byte_for_byte_and_echoed_as_given() {
-        let binary = |expected: &str| TestCase { encoding: Encoding::Base64, ..case("/w==", Some(expected), false) };
-        // "//4K" is ff fe 0a; "//0K" is ff fd 0a.
-        let spec = spec(Checker::Lines, vec![binary("//4K"), binary("//0K")], false);
-        let out = StepReport { exit_code: Some(0), stdout: Output::encode(b"\xff\xfe\n"), ..StepReport::default() };
-        let result = completed(judge(&spec, report(None, vec![out.clone(), out])));
-        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
-        assert_eq!(verdicts, [Verdict::Accepted, Verdict::WrongAnswer]);
-        let first = &result.tests[0];
-        assert_eq!((first.input.as_deref(), first.encoding), (Some("/w=="), Encoding::Base64));
-    }
-
-    #[test]
-    fn limits_and_crashes_become_verdicts() {
-        let spec = spec(Checker::Exact, (0..4).map(|_| case("", Some(""), false)).collect(), false);
-        let steps = vec![
-            StepReport { limit: Some(LimitHit::WallTime), ..ran("") },
-            StepReport { limit: Some(LimitHit::Memory), signal: Some(9), exit_code: None, ..ran("") },
-            StepReport { limit: Some(LimitHit::Output), ..ran("") },
-            StepReport { signal: Some(11), exit_code: None, ..ran("") },
-        ];
-        let verdicts: Vec<_> = completed(judge(&spec, report(None, steps))).tests.iter().map(|t| t.verdict).collect();
-        assert_eq!(
-            verdicts,
-            [
-                Verdict::TimeLimitExceeded,
-                Verdict::MemoryLimitExceeded,
-                Verdict::OutputLimitExceeded,
-                Verdict::RuntimeError
-            ]
-        );
-    }
-
-    #[test]
-    fn compile_failure_is_a_compilation_error() {
-        let spec = spec(Checker::Lines, vec![case("", Some("1"), false)], false);
-        let compile =
-            StepReport { exit_code: Some(1), stderr: Output::text("main.cpp:1: error"), ..StepReport::default() };
-        let result = completed(judge(&spec, report(Some(compile), vec![])));
-        assert_eq!(result.verdict, Verdict::CompilationError);
-        assert_eq!(result.compile.map(|c| c.output), Some("main.cpp:1: error".to_owned()));
-        assert_eq!(result.summary, Summary { passed: 0, total: 1 });
-    }
-
-    #[test]
-    fn a_compile_stopped_by_a_limit_says_which() {
-        let spec = spec(Checker::Lines, vec![case("", Some("1"), false)], false);
-        let compile = StepReport {
-            signal: Some(9),
-            cpu_time_ms: 20_000,
-            wall_time_ms: 20_100,
-            memory_kb: 512,
-            limit: Some(LimitHit::CpuTime),
-            ..StepReport::default()
-        };
-        let result = completed(judge(&spec, report(Some(compile), vec![])));
-        assert_eq!(result.verdict, Verdict::CompilationError);
-        let compile = result.compile.expect("the compile step");
-        assert_eq!((compile.limit, compile.signal, compile.exit_code), (Some(LimitHit::CpuTime), Some(9), None));
-        assert_eq!((compile.time_ms, compile.wall_time_ms, compile.memory_kb), (20_000, 20_100, 512));
-    }
-
-    #[test]
-    fn results_stored_before_the_compile_steps_details_still_read() {
-        let old = serde_json::json!({"output": "", "output_encoding": "utf8", "exit_code": 0, "time_ms": 5});
-        let compile: CompileResult = serde_json::from_value(old).expect("an older compile result reads");
-        assert_eq!((compile.limit, compile.signal, compile.wall_time_ms), (None, None, 0));
-    }
-
-    #[test]
-    fn stop_on_first_failure_skips_the_rest() {
-        let spec = spec(
-            Checker::Lines,
-            vec![case("", Some("1"), false), case("", Some("2"), false), case("", Some("3"), false)],
-            true,
-        );
-        let result = completed(judge(&spec, report(None, vec![ran("x"), ran("2")])));
-        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
-        assert_eq!(verdicts, [Verdict::WrongAnswer, Verdict::Skipped, Verdict::Skipped]);
-        assert!(result.tests[1].stdout.is_empty());
-    }
-
-    #[test]
-    fn groups_skip_and_score_what_the_runner_ran() {
-        use crate::scoring::{GroupInput, GroupScoring, resolve_groups};
-        let group = |name: &str, points: f64, scoring: GroupScoring, depends_on: &[&str]| GroupInput {
-            name: name.into(),
-            points: Some(points),
-            scoring,
-            depends_on: depends_on.iter().map(|d| (*d).into()).collect(),
-        };
-        let inputs = vec![
-            group("samples", 0.0, GroupScoring::AllOrNothing, &[]),
-            group("small", 40.0, GroupScoring::Sum, &["samples"]),
-            group("large", 60.0, GroupScoring::AllOrNothing, &["samples"]),
-            group("huge", 10.0, GroupScoring::AllOrNothing, &["large"]),
-        ];
-        let names = ["samples", "small", "small", "large", "large", "large", "huge"];
-        let tests: Vec<TestCase> = (0..names.len()).map(|i| case("", Some(&i.to_string()), false)).collect();
-        let mut spec = spec(Checker::Lines, tests, false);
-        let of: Vec<Option<String>> = names.iter().map(|n| Some((*n).to_owned())).collect();
-        spec.groups = resolve_groups(inputs, &of, &[1.0; 7]).expect("valid groups");
-        // Small: one of two right. Large: its second test wrong, its third never run by the
-        // runner (skipped after a failure it saw), so huge is skipped too.
-        let steps =
-            vec![ran("0"), ran("1"), ran("x"), ran("3"), ran("x"), StepReport::skipped(), StepReport::skipped()];
-        let result = completed(judge(&spec, report(None, steps)));
-        let verdicts: Vec<_> = result.tests.iter().map(|t| t.verdict).collect();
-        use Verdict::{Accepted as A, Skipped as S, WrongAnswer as W};
-        assert_eq!(verdicts, [A, A, W, A, W, S, S]);
-        let groups: Vec<_> = result.groups.iter().map(|g| (g.name.as_str(), g.score, g.max_score, g.verdict)).collect();
-        assert_eq!(
-            groups,
-            [("samples", 0.0, 0.0, A), ("small", 20.0, 40.0, W), ("large", 0.0, 60.0, W), ("huge", 0.0, 10.0, S)]
-        );
-        assert_eq!((result.score, result.max_score), (20.0, 110.0));
-        let scores: Vec<_> = result.tests.iter().map(|t| (t.score, t.max_score)).collect();
-        assert_eq!(scores[..3], [(1.0, 1.0), (1.0, 1.0), (0.0, 1.0)]);
-        assert!(result.tests[5].stdout.is_empty() && result.tests[5].time_ms == 0);
-    }
-
-    #[test]
-    fn without_groups_the_score_is_the_passed_tests_points() {
-        let worth = |points: f64, expected: &str| TestCase { points, ..case("", Some(expected), false) };
-        let spec = spec(Checker::Lines, vec![worth(2.5, "1"), worth(0.5, "2"), worth(7.0, "3")], false);
-        let result = completed(judge(&spec, report(None, vec![ran("1"), ran("2"), ran("x")])));
-        assert_eq!((result.score, result.max_score), (3.0, 10.0));
-        assert!(result.groups.is_empty());
-        let compile = StepReport { exit_code: Some(1), ..StepReport::default() };
-        let failed = completed(judge(&spec, report(Some(compile), vec![])));
-        assert_eq!((failed.score, failed.max_score), (0.0, 10.0));
-    }
-
-    #[test]
-    fn plain_run_is_accepted_on_exit_zero() {
-        let spec = spec(Checker::Lines, vec![case("hi", None, false)], false);
-        let result = completed(judge(&spec, report(None, vec![ran("anything")])));
-        assert_eq!(result.verdict, Verdict::Accepted);
-        assert_eq!(result.tests[0].stdout, "anything");
-    }
-
-    #[test]
-    fn runner_error_fails_the_job() {
-        let spec = spec(Checker::Lines, vec![], false);
-        let mut bad = report(None, vec![]);
-        bad.error = Some("sandbox setup failed".into());
-        assert!(matches!(judge(&spec, bad), Outcome::Failed(e) if e.contains("sandbox setup failed")));
-    }
-}
+mod tests;

@@ -2,6 +2,7 @@
 //! and the binaries call the use cases in [`usecases`].
 
 pub mod checker;
+pub mod helper;
 pub mod hooks;
 pub mod isolation;
 pub mod job;

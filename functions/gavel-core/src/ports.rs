@@ -113,6 +113,9 @@ pub struct JobMessage {
     pub job_id: JobId,
     pub language: String,
     pub bundle_key: String,
+    /// The judge data's blob, for a job whose runner checks its tests itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_data_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,9 +176,15 @@ pub mod keys {
         format!("jobs/{id}/report.json")
     }
 
+    /// What a job's runner reads once the solution's runs are over: its checker and the
+    /// expected outputs.
+    pub fn judge_data(id: &JobId) -> String {
+        format!("jobs/{id}/judge-data.json")
+    }
+
     /// Every blob the core writes for a job.
-    pub fn all(id: &JobId) -> [String; 3] {
-        [bundle(id), judge_spec(id), report(id)]
+    pub fn all(id: &JobId) -> [String; 4] {
+        [bundle(id), judge_spec(id), report(id), judge_data(id)]
     }
 
     /// The job a report key belongs to, for report-written events.
@@ -191,6 +200,9 @@ pub struct RunnerTask {
     pub language: String,
     pub bundle_url: String,
     pub report_url: String,
+    /// Where the runner reads the judge data (the checker and the expected outputs) once the
+    /// solution's runs are over: a job with a custom checker only.
+    pub judge_data_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -181,8 +181,13 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
     let out_of_range = |err: crate::limits::LimitOutOfRange| invalid(format!("limits.{}", err.field), err.to_string());
     let limits = server.resolve(&limits_input).map_err(out_of_range)?;
     let output_budget_bytes = server.resolve_output_budget(&limits_input).map_err(out_of_range)?;
-    let checker = req.checker.unwrap_or_default();
-    checker.validate().map_err(|(field, message)| invalid(field, message))?;
+    let checker = match req.checker.unwrap_or_default() {
+        Checker::Custom(program) => Checker::Custom(program.validate("checker", language, server)?),
+        checker => {
+            checker.validate().map_err(|(field, message)| invalid(field, message))?;
+            checker
+        }
+    };
 
     let args = req.args.unwrap_or_default();
     check_args(&args)?;

@@ -1,10 +1,13 @@
 //! The runner contract: the bundle the runner reads and the report it writes.
-//! The bundle never holds expected outputs; those stay on the trusted side.
+//! The bundle never holds expected outputs; those stay on the trusted side, except for a job with
+//! a custom checker, whose runner reads them with the checker ([`JudgeData`]) from a second
+//! location only once every run of the solution has ended.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::helper::{HelperProgram, HelperRun};
 use crate::isolation::Isolation;
 use crate::job::JobId;
 use crate::limits::Limits;
@@ -48,6 +51,16 @@ pub struct Bundle {
     /// The tests' groups, so the runner need not run a test the groups skip whatever it does.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
+}
+
+/// What the runner of a job with a custom checker reads from its second location once every run
+/// of the solution has ended: the checker, and the expected outputs, one per test in bundle order
+/// (`None` for a test without one: the checker gets an empty answer file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgeData {
+    pub job_id: JobId,
+    pub checker: HelperProgram,
+    pub answers: Vec<Option<Output>>,
 }
 
 /// How a test run's stdout and stderr are captured, beyond the default of two separate streams.
@@ -131,6 +144,9 @@ pub struct Report {
     pub tests: Vec<StepReport>,
     /// Set when the runner itself could not finish (never for the program's own failures).
     pub error: Option<String>,
+    /// The custom checker's compile step, when it has one and a test needed checking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker_compile: Option<StepReport>,
 }
 
 /// One sandboxed step: the compile, or one test.
@@ -153,6 +169,10 @@ pub struct StepReport {
     /// Not run: its group's rules skip it whatever it would do.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// The custom checker's run on this test's output, when the job has one and the test ran to
+    /// its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<HelperRun>,
 }
 
 impl StepReport {

@@ -1,4 +1,4 @@
-//! In-memory fakes of the storage ports, for the unit tests of this crate and the ones above it
+//! In-memory fakes of the storage and queue ports, for the unit tests of this crate and the ones above it
 //! (the `testing` feature); never wired into a deployment. They keep the ports' contracts
 //! (terminal states are final, only ended jobs are deleted) but ignore expiry.
 
@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::job::{JobId, JobRecord, JobStatus, Outcome, Removal, Transition};
-use crate::ports::{BlobError, BlobStore, ItemWindow, JobStore, ListPage, PageBuilder, Unavailable};
+use crate::ports::{
+    BlobError, BlobStore, ItemWindow, JobMessage, JobQueue, JobStore, ListPage, PageBuilder, QueueError, Unavailable,
+};
 
 /// Job records in a map; `reads` counts the `get`s.
 #[derive(Debug, Default)]
@@ -126,5 +128,25 @@ impl BlobStore for MemoryBlobStore {
 
     async fn write_url(&self, key: &str) -> Result<String, Unavailable> {
         Ok(format!("mem://{key}"))
+    }
+}
+
+/// A queue that always has room and keeps what it is given; its depth is what it holds.
+#[derive(Debug, Default)]
+pub struct MemoryJobQueue(pub Mutex<Vec<JobMessage>>);
+
+#[async_trait]
+impl JobQueue for MemoryJobQueue {
+    async fn check_room(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    async fn enqueue(&self, message: &JobMessage) -> Result<(), QueueError> {
+        self.0.lock().expect("lock").push(message.clone());
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<u64, Unavailable> {
+        Ok(self.0.lock().expect("lock").len() as u64)
     }
 }

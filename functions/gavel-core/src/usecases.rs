@@ -73,18 +73,26 @@ pub async fn submit_with_id(
     let language = submission.language.id;
     let tests = submission.tests.len();
     let (bundle, spec) = judge::split(submission, job_id.clone(), server.compile);
+    let judge_data = judge::judge_data(&spec, &job_id);
     let record = JobRecord { listing, ..JobRecord::pending(job_id.clone(), language, now) };
     let written = async {
         blobs.put(&keys::bundle(&job_id), to_json(&bundle)).await?;
         blobs.put(&keys::judge_spec(&job_id), to_json(&spec)).await?;
+        if let Some(judge_data) = &judge_data {
+            blobs.put(&keys::judge_data(&job_id), to_json(judge_data)).await?;
+        }
         store.create(&record).await
     };
     if let Err(err) = written.await {
         remove_inputs(blobs, &job_id).await;
         return Err(err.into());
     }
-    let message =
-        JobMessage { job_id: job_id.clone(), language: language.to_owned(), bundle_key: keys::bundle(&job_id) };
+    let message = JobMessage {
+        job_id: job_id.clone(),
+        language: language.to_owned(),
+        bundle_key: keys::bundle(&job_id),
+        judge_data_key: judge_data.is_some().then(|| keys::judge_data(&job_id)),
+    };
     if let Err(err) = queue.enqueue(&message).await {
         // The client is told to retry; the record must not stay pending forever.
         let failed = store.finish(&job_id, Outcome::Failed(format!("not queued: {err}")), now).await;
@@ -98,7 +106,7 @@ pub async fn submit_with_id(
 
 /// Removes what a submission stored for a job that will never run.
 async fn remove_inputs(blobs: &dyn BlobStore, job_id: &JobId) {
-    for key in [keys::bundle(job_id), keys::judge_spec(job_id)] {
+    for key in [keys::bundle(job_id), keys::judge_spec(job_id), keys::judge_data(job_id)] {
         if let Err(err) = blobs.delete(&key).await {
             warn!(job_id = %job_id, key, %err, "cannot remove a blob of a job that was not queued");
         }
@@ -149,6 +157,10 @@ pub async fn dispatch(
         language: message.language.clone(),
         bundle_url: blobs.read_url(&message.bundle_key).await?,
         report_url: blobs.write_url(&keys::report(job_id)).await?,
+        judge_data_url: match &message.judge_data_key {
+            Some(key) => Some(blobs.read_url(key).await?),
+            None => None,
+        },
     };
     match launcher.launch(&task).await {
         Ok(()) => Ok(Dispatched::Launched),

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Accepted,
+    /// A custom checker gave some of the test's points, not all (testlib's `quitp`).
+    PartiallyAccepted,
     WrongAnswer,
     TimeLimitExceeded,
     MemoryLimitExceeded,
@@ -27,6 +29,7 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Accepted => "accepted",
+            Verdict::PartiallyAccepted => "partially_accepted",
             Verdict::WrongAnswer => "wrong_answer",
             Verdict::TimeLimitExceeded => "time_limit_exceeded",
             Verdict::MemoryLimitExceeded => "memory_limit_exceeded",
@@ -59,7 +62,7 @@ mod tests {
 
     #[test]
     fn wire_names_match_serde() {
-        for v in [Verdict::Accepted, Verdict::TimeLimitExceeded, Verdict::Skipped] {
+        for v in [Verdict::Accepted, Verdict::PartiallyAccepted, Verdict::TimeLimitExceeded, Verdict::Skipped] {
             assert_eq!(serde_json::to_value(v).ok(), Some(serde_json::Value::from(v.as_str())));
         }
     }

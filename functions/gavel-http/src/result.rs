@@ -184,6 +184,7 @@ mod tests {
             expected_output: Some("secret-expected".into()),
             encoding: Encoding::Utf8,
             output_order: vec![Segment { stream: Stream::Stdout, len: 10 }],
+            checker_message: None,
             score: 0.0,
             max_score: 1.0,
         }

@@ -92,12 +92,12 @@ fn runner_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsString
 #[async_trait]
 impl TaskLauncher for ProcessTaskLauncher {
     async fn launch(&self, task: &RunnerTask) -> Result<(), LaunchError> {
-        let mut child = self
-            .command()
-            .arg("--bundle")
-            .arg(&task.bundle_url)
-            .arg("--report")
-            .arg(&task.report_url)
+        let mut command = self.command();
+        command.arg("--bundle").arg(&task.bundle_url).arg("--report").arg(&task.report_url);
+        if let Some(answers) = &task.judge_data_url {
+            command.arg("--judge-data").arg(answers);
+        }
+        let mut child = command
             // Its own process group, so everything it starts can be killed with it.
             .process_group(0)
             .spawn()
@@ -200,6 +200,7 @@ mod tests {
             language: "python".into(),
             bundle_url: format!("file://{}/bundle.json", dir.display()),
             report_url: format!("file://{}/report.json", dir.display()),
+            judge_data_url: None,
         }
     }
 

@@ -226,7 +226,12 @@ mod tests {
 
     fn message() -> JobMessage {
         let job_id = JobId::new();
-        JobMessage { bundle_key: gavel_core::ports::keys::bundle(&job_id), job_id, language: "python".into() }
+        JobMessage {
+            bundle_key: gavel_core::ports::keys::bundle(&job_id),
+            job_id,
+            language: "python".into(),
+            judge_data_key: None,
+        }
     }
 
     fn open(dir: &tempfile::TempDir, capacity: u64) -> SqliteJobQueue {

@@ -1,5 +1,6 @@
 //! The runner: the same binary in every runner image and behind the embedded process launcher.
 
+mod check;
 pub mod job;
 pub mod location;
 pub mod overhead;

@@ -28,8 +28,12 @@ const JOB: &str = r#"{"language": "python", "code": "print(1)", "tests": [{"inpu
 async fn a_full_queue_answers_429_and_writes_nothing() {
     let stack = Stack::new().await;
     let full = SqsJobQueue::new(stack.sqs.clone(), &stack.queue_url, Some(1));
-    let waiting =
-        JobMessage { job_id: JobId::new(), language: "python".into(), bundle_key: "jobs/x/bundle.json".into() };
+    let waiting = JobMessage {
+        job_id: JobId::new(),
+        language: "python".into(),
+        bundle_key: "jobs/x/bundle.json".into(),
+        judge_data_key: None,
+    };
     let body = serde_json::to_string(&waiting).expect("JSON");
     stack.sqs.send_message().queue_url(&stack.queue_url).message_body(body).send().await.expect("one job waiting");
     let stack = stack.with_queue(Arc::new(full));

@@ -150,7 +150,8 @@ mod sqs_job_queue {
     async fn messages_are_the_job_message_json() {
         let (client, queue) = queue(None).await;
         let job_id = JobId::new();
-        let message = JobMessage { bundle_key: keys::bundle(&job_id), job_id, language: "cpp".into() };
+        let message =
+            JobMessage { bundle_key: keys::bundle(&job_id), job_id, language: "cpp".into(), judge_data_key: None };
         queue.enqueue(&message).await.expect("enqueue");
         let received = eventually("the message", || async {
             let answer = client.receive_message().queue_url(queue.queue_url()).send().await.ok()?;
@@ -167,7 +168,8 @@ mod sqs_job_queue {
         let missing = SqsJobQueue::new(gavel_aws::sqs_client(&sdk().await), missing, Some(10));
         assert!(matches!(missing.depth().await, Err(Unavailable { service: "job queue", .. })));
         let job_id = JobId::new();
-        let message = JobMessage { bundle_key: keys::bundle(&job_id), job_id, language: "cpp".into() };
+        let message =
+            JobMessage { bundle_key: keys::bundle(&job_id), job_id, language: "cpp".into(), judge_data_key: None };
         assert!(missing.enqueue(&message).await.is_err());
     }
 }
@@ -268,6 +270,7 @@ mod ecs_task_launcher {
         RunnerTask {
             bundle_url: format!("http://127.0.0.1:5055/bucket/{}?X-Amz-Signature=a", keys::bundle(&job_id)),
             report_url: format!("http://127.0.0.1:5055/bucket/{}?X-Amz-Signature=b", keys::report(&job_id)),
+            judge_data_url: None,
             job_id,
             language: language.into(),
         }

@@ -7,7 +7,7 @@ use super::eventually;
 
 fn message() -> JobMessage {
     let job_id = JobId::new();
-    JobMessage { bundle_key: keys::bundle(&job_id), job_id, language: "python".into() }
+    JobMessage { bundle_key: keys::bundle(&job_id), job_id, language: "python".into(), judge_data_key: None }
 }
 
 async fn depth_reaches(queue: &dyn JobQueue, expected: u64) {

@@ -28,6 +28,7 @@ fn test_result(output: &str, input: &str) -> TestResult {
 
         encoding: Encoding::Utf8,
         output_order: Vec::new(),
+        checker_message: None,
         score: 0.0,
         max_score: 1.0,
     }

@@ -8,7 +8,7 @@ use crate::isolation::{Isolation, IsolationLevel};
 use crate::job::{JobStatus, Listing};
 use crate::ports::ItemWindow;
 use crate::runner::{Output, StepReport};
-use crate::testing::{MemoryBlobStore, MemoryJobStore};
+use crate::testing::{MemoryBlobStore, MemoryJobQueue, MemoryJobStore};
 
 /// A queue with room or without, whose enqueue may fail.
 struct Queue {
@@ -72,7 +72,15 @@ fn report(job_id: &JobId, outputs: &[&[u8]]) -> Vec<u8> {
         .map(|out| StepReport { exit_code: Some(0), stdout: Output::encode(out), ..StepReport::default() })
         .collect();
     let isolation = Isolation::boundary(IsolationLevel::Full, Vec::new());
-    serde_json::to_vec(&Report { job_id: job_id.clone(), isolation, compile: None, tests, error: None }).expect("json")
+    serde_json::to_vec(&Report {
+        job_id: job_id.clone(),
+        isolation,
+        compile: None,
+        tests,
+        error: None,
+        checker_compile: None,
+    })
+    .expect("json")
 }
 
 #[tokio::test]
@@ -148,4 +156,45 @@ async fn a_job_can_be_submitted_under_an_id_and_a_listing_the_caller_chose() {
         blobs.get(&keys::bundle(&chosen), crate::runner::MAX_BUNDLE_BYTES).await.expect("get").expect("the bundle");
     let bundle: crate::runner::Bundle = serde_json::from_slice(&bundle).expect("json");
     assert_eq!(bundle.job_id, chosen);
+}
+
+/// A launcher that keeps the tasks it is asked to start.
+#[derive(Default)]
+struct Launches(std::sync::Mutex<Vec<RunnerTask>>);
+
+#[async_trait]
+impl TaskLauncher for Launches {
+    async fn launch(&self, task: &RunnerTask) -> Result<(), LaunchError> {
+        self.0.lock().expect("lock").push(task.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn only_a_custom_checkers_runner_is_given_judge_data_and_the_bundle_never_is() {
+    let (store, blobs, queue, launches) =
+        (MemoryJobStore::default(), MemoryBlobStore::default(), MemoryJobQueue::default(), Launches::default());
+    let server = ServerLimits::default();
+    let plain = submit(&store, &blobs, &queue, &server, request(), Utc::now()).await.expect("accepted").job_id;
+    let checked = ExecuteRequest {
+        checker: serde_json::from_value(serde_json::json!({"mode": "custom", "language": "python", "code": "pass"}))
+            .expect("a checker"),
+        ..request()
+    };
+    let custom = submit(&store, &blobs, &queue, &server, checked, Utc::now()).await.expect("accepted").job_id;
+    assert!(blobs.blobs.lock().expect("lock").get(&keys::judge_data(&plain)).is_none());
+    let stored = blobs.blobs.lock().expect("lock").get(&keys::judge_data(&custom)).cloned().expect("judge data");
+    let data: crate::runner::JudgeData = serde_json::from_slice(&stored).expect("judge data");
+    assert_eq!(data.answers, vec![Some(Output::text("1\n")), Some(Output::text("2\n"))]);
+    assert_eq!((data.checker.language.as_str(), data.checker.code.as_str()), ("python", "pass"));
+    let bundle = String::from_utf8_lossy(&blobs.blobs.lock().expect("lock")[&keys::bundle(&custom)]).into_owned();
+    assert!(!bundle.contains("\"pass\"") && !bundle.contains("expected"), "the bundle holds neither: {bundle}");
+
+    let messages = queue.0.lock().expect("lock").clone();
+    for message in &messages {
+        dispatch(&store, &blobs, &launches, message, Utc::now()).await.expect("dispatched");
+    }
+    let tasks = launches.0.lock().expect("lock").clone();
+    assert_eq!(tasks[0].judge_data_url, None);
+    assert_eq!(tasks[1].judge_data_url, Some(blobs.read_url(&keys::judge_data(&custom)).await.expect("a url")));
 }

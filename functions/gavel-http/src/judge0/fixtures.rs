@@ -27,6 +27,7 @@ pub(super) fn ran(verdict: Verdict, stdout: &[u8]) -> TestResult {
         expected_output: None,
         encoding: Encoding::Utf8,
         output_order: Vec::new(),
+        checker_message: None,
         score: 0.0,
         max_score: 1.0,
     }

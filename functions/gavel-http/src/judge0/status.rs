@@ -188,7 +188,10 @@ fn judge(test: &TestResult) -> Judged {
             _ => ended(OTHER, test.exit_code.unwrap_or(0), None, None),
         },
         Verdict::Accepted => ended(ACCEPTED, test.exit_code.unwrap_or(0), None, None),
-        Verdict::WrongAnswer => ended(WRONG_ANSWER, test.exit_code.unwrap_or(0), None, None),
+        // Judge0 has no checkers: a partial score (which its API cannot ask for) is not accepted.
+        Verdict::WrongAnswer | Verdict::PartiallyAccepted => {
+            ended(WRONG_ANSWER, test.exit_code.unwrap_or(0), None, None)
+        }
         Verdict::CompilationError | Verdict::InternalError | Verdict::Skipped => {
             ended(INTERNAL_ERROR, 0, None, Some("internal error".into()))
         }

@@ -1,19 +1,18 @@
 //! The Judge0 routes over in-memory ports: what each answers, in Judge0's shapes, and how many
 //! reads a submission costs. The real thing, driven by the real SDK, is `tests/it/judge0.rs`.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Utc;
 use gavel_core::isolation::{Isolation, IsolationLevel, IsolationPolicy};
 use gavel_core::job::{Outcome, TestResult};
 use gavel_core::language::{self, LanguageStatus};
-use gavel_core::ports::{JobMessage, JobQueue, JobStore, QueueError, Unavailable};
-use gavel_core::testing::{MemoryBlobStore, MemoryJobStore};
+use gavel_core::ports::JobStore;
+use gavel_core::testing::{MemoryBlobStore, MemoryJobQueue, MemoryJobStore};
 use gavel_core::{JobId, ServerLimits, Verdict};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -21,34 +20,20 @@ use tower::ServiceExt;
 use super::{Judge0Config, fixtures};
 use crate::{AppState, judge0_router, router};
 
-#[derive(Default)]
-struct Queue(Mutex<Vec<JobMessage>>);
-
-#[async_trait]
-impl JobQueue for Queue {
-    async fn check_room(&self) -> Result<(), QueueError> {
-        Ok(())
-    }
-    async fn enqueue(&self, message: &JobMessage) -> Result<(), QueueError> {
-        self.0.lock().expect("lock").push(message.clone());
-        Ok(())
-    }
-    async fn depth(&self) -> Result<u64, Unavailable> {
-        Ok(self.0.lock().expect("lock").len() as u64)
-    }
-}
-
 struct Fixture {
     store: Arc<MemoryJobStore>,
     blobs: Arc<MemoryBlobStore>,
-    queue: Arc<Queue>,
+    queue: Arc<MemoryJobQueue>,
     state: AppState,
 }
 
 impl Fixture {
     fn new(config: Judge0Config) -> Fixture {
-        let (store, blobs, queue) =
-            (Arc::new(MemoryJobStore::default()), Arc::new(MemoryBlobStore::default()), Arc::new(Queue::default()));
+        let (store, blobs, queue) = (
+            Arc::new(MemoryJobStore::default()),
+            Arc::new(MemoryBlobStore::default()),
+            Arc::new(MemoryJobQueue::default()),
+        );
         let languages: Vec<LanguageStatus> = language::catalogue()
             .iter()
             .map(|language| LanguageStatus {

@@ -182,6 +182,33 @@ pub(super) fn schemas() -> Value {
                         "abs": { "type": "number", "minimum": 0, "default": 1e-6 },
                         "rel": { "type": "number", "minimum": 0, "default": 1e-6 }
                     }
+                },
+                {
+                    "type": "object", "required": ["mode", "language", "code"], "additionalProperties": false,
+                    "description": "The problem's own checker, testlib's protocol. Compiled once per job, in a \
+                                    sandbox of its own, and run after the solution's runs are over (its processes \
+                                    gone) on every test the solution ended well, as `checker input output answer` \
+                                    (the test's input, the program's stdout, the expected output, empty when the \
+                                    test has none; read-only files at /dev/fd/3, 4, 5). Exit code 0 accepted; 1, 2 \
+                                    (presentation error) and 8 (unexpected end of output) wrong_answer; 7 partial \
+                                    points, read from the `points x` line testlib's quitp writes on stderr, \
+                                    0 ≤ x ≤ the test's points (partially_accepted in between); 3, any other code, \
+                                    a crash, a limit or a checker that does not compile: internal_error. Its \
+                                    stderr (the first 4 KiB) is the test's checker_message. Limits: at least 5 s \
+                                    CPU, 10 s wall and 256 MB, or the solution's if more.",
+                    "properties": {
+                        "mode": { "const": "custom" },
+                        "language": {
+                            "type": "string",
+                            "description": "c, cpp, python (every runner carries them), or the solution's own"
+                        },
+                        "code": { "type": "string" },
+                        "files": {
+                            "type": "array",
+                            "items": schema("SourceFile"),
+                            "description": "Beside the checker's code: testlib.h (as Polygon packages ship it), headers"
+                        }
+                    }
                 }
             ],
             "discriminator": { "propertyName": "mode" }
@@ -198,8 +225,8 @@ pub(super) fn schemas() -> Value {
         "Verdict": {
             "type": "string",
             "enum": [
-                "accepted", "wrong_answer", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded",
-                "runtime_error", "compilation_error", "internal_error", "skipped"
+                "accepted", "partially_accepted", "wrong_answer", "time_limit_exceeded", "memory_limit_exceeded",
+                "output_limit_exceeded", "runtime_error", "compilation_error", "internal_error", "skipped"
             ]
         },
         "Job": {
@@ -269,7 +296,15 @@ pub(super) fn schemas() -> Value {
                 "stderr_encoding": schema("Encoding"),
                 "truncated": { "type": "boolean" },
                 "limit": { "type": ["string", "null"], "enum": ["cpu_time", "wall_time", "memory", "output", null] },
-                "score": { "type": "number", "description": "Its points if it passed, else 0" },
+                "score": {
+                    "type": "number",
+                    "description": "Its points if it passed, else 0; a custom checker's partial points in between"
+                },
+                "checker_message": {
+                    "type": "string",
+                    "description": "What a custom checker said of the output (its stderr, capped at 4 KiB), or why \
+                                    it could not judge it; visible tests only"
+                },
                 "max_score": { "type": "number", "description": "What the test is worth" },
                 "hidden": { "type": "boolean" },
                 "input": { "type": "string", "description": "Visible tests only" },

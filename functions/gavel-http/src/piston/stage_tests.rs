@@ -36,6 +36,7 @@ fn test(exit_code: Option<i32>, signal: Option<i32>, limit: Option<LimitHit>) ->
         expected_output: None,
         encoding: Encoding::Utf8,
         output_order: Vec::new(),
+        checker_message: None,
         score: 0.0,
         max_score: 1.0,
     }

@@ -2,33 +2,40 @@
 
 use super::*;
 
-/// Where the bundle and the report directory appear in the container.
+/// Where the bundle, the judge data and the report directory appear in the container.
 pub(super) const BUNDLE_MOUNT: &str = "/job/bundle.json";
+pub(super) const JUDGE_DATA_MOUNT: &str = "/job/judge-data.json";
 pub(super) const OUT_MOUNT: &str = "/job/out";
 
 /// How much of the runner's own log is kept for the debug log.
 pub(super) const LOG_CAP: usize = 64 * 1024;
 
-/// A job's bind-mount sources: the bundle (readable by its owner only) and the directory the
-/// report comes back through. Removed when dropped.
+/// A job's bind-mount sources: the bundle and a custom checker's judge data (each readable by
+/// its owner only) and the directory the report comes back through. Removed when dropped.
 pub(super) struct RunDir {
     pub(super) path: PathBuf,
+    judge_data: bool,
 }
 
 impl RunDir {
-    pub(super) async fn create(runs: &Path, job: &str, bundle: &[u8]) -> io::Result<RunDir> {
+    pub(super) async fn create(runs: &Path, job: &str, bundle: &[u8], judge_data: Option<&[u8]>) -> io::Result<RunDir> {
         let path = runs.join(format!("{job}-{}", uuid::Uuid::new_v4().simple()));
         // Owner only: as root, the program's uid cannot even look inside.
         tokio::fs::DirBuilder::new().mode(0o700).recursive(true).create(path.join("out")).await?;
-        let run = RunDir { path };
-        let mut file =
-            tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(run.bundle()).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, bundle).await?;
+        let run = RunDir { path, judge_data: judge_data.is_some() };
+        write_new(&run.bundle(), bundle).await?;
+        if let Some(judge_data) = judge_data {
+            write_new(&run.judge_data(), judge_data).await?;
+        }
         Ok(run)
     }
 
     pub(super) fn bundle(&self) -> PathBuf {
         self.path.join("bundle.json")
+    }
+
+    fn judge_data(&self) -> PathBuf {
+        self.path.join("judge-data.json")
     }
 
     pub(super) fn report(&self) -> PathBuf {
@@ -43,8 +50,18 @@ impl RunDir {
             read_only: Some(read_only),
             ..Mount::default()
         };
-        vec![bind(self.bundle(), BUNDLE_MOUNT, true), bind(self.path.join("out"), OUT_MOUNT, false)]
+        let mut mounts = vec![bind(self.bundle(), BUNDLE_MOUNT, true), bind(self.path.join("out"), OUT_MOUNT, false)];
+        if self.judge_data {
+            mounts.push(bind(self.judge_data(), JUDGE_DATA_MOUNT, true));
+        }
+        mounts
     }
+}
+
+/// A file only its owner may read, made where nothing was.
+async fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(path).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await
 }
 
 impl Drop for RunDir {

@@ -42,7 +42,7 @@ mod settings;
 #[cfg(test)]
 mod tests;
 
-use self::handles::{BUNDLE_MOUNT, Container, OUT_MOUNT, RunDir, remove_container};
+use self::handles::{BUNDLE_MOUNT, Container, JUDGE_DATA_MOUNT, OUT_MOUNT, RunDir, remove_container};
 use self::settings::{Containers, Resources};
 use crate::blobs::{read_capped, write_atomically};
 
@@ -263,7 +263,18 @@ impl TaskLauncher for DockerTaskLauncher {
             .map_err(|err| LaunchError::Fatal(format!("cannot read the bundle {}: {err}", bundle_path.display())))?;
         let bundle: Bundle = serde_json::from_slice(&bundle_bytes)
             .map_err(|err| LaunchError::Fatal(format!("unreadable bundle {}: {err}", bundle_path.display())))?;
-        let run = RunDir::create(&self.runs, task.job_id.as_str(), &bundle_bytes)
+        let judge_data = match &task.judge_data_url {
+            Some(url) => {
+                let path = local_path(url)?;
+                let read = path.clone();
+                let bytes = off_thread(move || read_capped(&read, MAX_BUNDLE_BYTES)).await.map_err(|err| {
+                    LaunchError::Fatal(format!("cannot read the judge data {}: {err}", path.display()))
+                })?;
+                Some(bytes)
+            }
+            None => None,
+        };
+        let run = RunDir::create(&self.runs, task.job_id.as_str(), &bundle_bytes, judge_data.as_deref())
             .await
             .map_err(|err| LaunchError::Fatal(format!("cannot prepare the job's directory: {err}")))?;
         let image = self.images.for_language(&task.language);
@@ -276,10 +287,13 @@ impl TaskLauncher for DockerTaskLauncher {
             bundle.output_budget_bytes,
             bundle_bytes.len(),
         );
-        let cmd =
+        let mut cmd =
             ["--bundle", &format!("file://{BUNDLE_MOUNT}"), "--report", &format!("file://{OUT_MOUNT}/report.json")]
                 .map(str::to_owned)
                 .to_vec();
+        if judge_data.is_some() {
+            cmd.extend(["--judge-data".to_owned(), format!("file://{JUDGE_DATA_MOUNT}")]);
+        }
         let body = self.containers.body(&image, cmd, &resources, run.mounts(), task.job_id.as_str());
         let container = self.create(&image, body).await?;
         let created = started.elapsed();
@@ -299,7 +313,7 @@ impl TaskLauncher for DockerTaskLauncher {
         let ran = started.elapsed();
         // The report comes from a directory the container could write: no link is followed, and
         // no more is read than this job's outputs can take.
-        let (written, limit) = (run.report(), judge::report_limit(&bundle));
+        let (written, limit) = (run.report(), judge::report_limit(&bundle, task.judge_data_url.is_some()));
         let collected = match off_thread(move || read_capped(&written, limit)).await {
             Err(err) if err.kind() == io::ErrorKind::FileTooLarge => Err(LaunchError::Fatal(format!(
                 "the runner's report is larger than {limit} bytes, the most this job's outputs can take; it was not read"

@@ -126,7 +126,12 @@ async fn a_message_delivered_too_often_is_dead_lettered() {
     let services = Embedded::open(config(dir.path(), runner(dir.path(), "0"))).await.expect("open");
     let id = JobId::new();
     services.store.create(&JobRecord::pending(id.clone(), "python", Utc::now())).await.expect("create");
-    let message = JobMessage { job_id: id.clone(), language: "python".into(), bundle_key: keys::bundle(&id) };
+    let message = JobMessage {
+        job_id: id.clone(),
+        language: "python".into(),
+        bundle_key: keys::bundle(&id),
+        judge_data_key: None,
+    };
     services.queue.enqueue(&message).await.expect("enqueue");
     // Three deliveries whose consumers vanished (a zero lease is visible again at once).
     for _ in 0..3 {

@@ -75,16 +75,21 @@ pub(super) fn wait_ready(ctrl: &OwnedFd, timeout: Duration) -> Result<(), ReadyE
     }
 }
 
+/// The control buffer of a request, in u64s (which keep it aligned for `cmsghdr`).
+const CONTROL_WORDS: usize = 8;
+// SAFETY: CMSG_SPACE only computes a size.
+const _: () = assert!(unsafe { libc::CMSG_SPACE((wire::MAX_REQUEST_FDS * 4) as u32) } as usize <= CONTROL_WORDS * 8);
+
 /// Sends a request with its fds (at most [`wire::MAX_REQUEST_FDS`]).
 pub(super) fn send_request(ctrl: &OwnedFd, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
     if fds.len() > wire::MAX_REQUEST_FDS {
         return Err(io::Error::other("too many descriptors for one request"));
     }
-    let mut control = [0u64; 8];
+    let mut control = [0u64; CONTROL_WORDS];
     let fd_bytes = std::mem::size_of_val(fds);
     let mut iov = libc::iovec { iov_base: payload.as_ptr().cast_mut().cast(), iov_len: payload.len() };
     // SAFETY: msghdr is plain data; every pointer set below is to a live buffer, and the control
-    // buffer (64 bytes, u64-aligned) holds CMSG_SPACE(20).
+    // buffer holds CMSG_SPACE of the most fds a request has (asserted above).
     unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;

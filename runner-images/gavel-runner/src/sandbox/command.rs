@@ -1,4 +1,6 @@
-//! What one run is asked to do, and what it did.
+//! What one run is asked to do, what it gets beside its command, and what it did.
+
+use std::os::fd::OwnedFd;
 
 use gavel_core::runner::{LimitHit, Segment};
 
@@ -47,6 +49,24 @@ impl Default for RunCommand {
             keep_order: false,
         }
     }
+}
+
+/// How many descriptors a run may get beside its stdio ([`RunFds::extra`]).
+pub const MAX_EXTRA_FDS: usize = 3;
+
+/// Descriptors a run gets beside the ones the sandbox makes for it. The sandbox closes its copies
+/// once the zygote has them, so a caller that reads a file afterwards keeps a clone of its own
+/// (`try_clone`: the same open file, see [`super::read_capped`]).
+#[derive(Debug, Default)]
+pub struct RunFds {
+    /// At 3, 4, … in the program, in order (at most [`MAX_EXTRA_FDS`]): a program reaches them
+    /// as `/dev/fd/3`, … ([`super::sealed_file`], [`super::scratch_file`]).
+    pub extra: Vec<OwnedFd>,
+    /// The program's stdin and stdout (a read end and a write end, blocking) instead of the
+    /// host's pipes: another run's, for an interactive problem. Then nothing is fed
+    /// ([`RunCommand::stdin`] must be empty), stdout is not captured ([`RunOutcome::stdout`] is
+    /// empty) and stderr cannot be merged into it; stderr is captured and every limit holds.
+    pub stdio: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// What a run did.

@@ -10,6 +10,10 @@
 //! zygote over a `SOCK_SEQPACKET` socketpair and passes the run's pipe ends with `SCM_RIGHTS`; the
 //! host never opens anything inside `/box`.
 //!
+//! A run may get more descriptors ([`RunFds`], [`Sandbox::run_with`]): files at 3, 4, 5 (a
+//! checker's `/dev/fd/3`…, in-memory files from [`sealed_file`] and [`scratch_file`]), and stdin
+//! and stdout connected to another run's (an interactor and the solution, in two sandboxes).
+//!
 //! The program's environment is exactly `PATH=/usr/local/bin:/usr/bin:/bin`, `HOME=/tmp`,
 //! `LANG=C.UTF-8` plus [`RunCommand::env`] (which overrides those). `HOME` is `/tmp` because it is
 //! writable and fresh in every run, so tools that write caches there never touch `/box`.
@@ -39,6 +43,7 @@ mod degraded;
 mod describe;
 mod filter;
 mod landlock;
+mod memfile;
 mod memwatch;
 mod process;
 mod rootfs;
@@ -61,9 +66,10 @@ use std::time::{Duration, Instant};
 pub use gavel_core::isolation::{Isolation, IsolationLevel};
 pub use gavel_core::runner::LimitHit;
 
-pub use self::command::{RunCommand, RunOutcome};
+pub use self::command::{MAX_EXTRA_FDS, RunCommand, RunFds, RunOutcome};
 pub use self::describe::probe;
 use self::describe::{describe, force_degraded_env, full_isolation_check, landlock_allowed};
+pub use self::memfile::{read_capped, scratch_file, sealed_file};
 pub use self::process::scrub_process_strings;
 use self::process::{make_scratch, reap, spawn_zygote, stop_zygote};
 
@@ -244,6 +250,13 @@ impl Sandbox {
 
     /// Runs one program to completion (or to a limit) and reports what it did.
     pub fn run(&mut self, cmd: &RunCommand) -> Result<RunOutcome, SandboxError> {
+        self.run_with(cmd, RunFds::default())
+    }
+
+    /// [`Sandbox::run`] with descriptors of the caller's: extra files at 3, 4, … and stdio
+    /// connected elsewhere (see [`RunFds`]). The sandbox's copies are closed as soon as the
+    /// zygote has them.
+    pub fn run_with(&mut self, cmd: &RunCommand, fds: RunFds) -> Result<RunOutcome, SandboxError> {
         if let Some(why) = &self.broken {
             return Err(SandboxError::ZygoteGone(why.clone()));
         }
@@ -264,7 +277,7 @@ impl Sandbox {
             (Some(dirs), true) => landlock::ruleset(&dirs.writable(cmd.writable_box))?,
             _ => None,
         };
-        let request = wire::encode_request(cmd, &argv, &env, landlock.is_some())?;
+        let request = wire::encode_request(cmd, &argv, &env, &fds, landlock.is_some())?;
         let Some(ctrl) = &self.ctrl else {
             return Err(SandboxError::ZygoteGone("torn down".to_string()));
         };
@@ -285,6 +298,7 @@ impl Sandbox {
             watch,
             memory_bytes,
             landlock,
+            fds,
         };
         let result = run::execute(setup, cmd, &request);
         if let Err(e @ (SandboxError::Hung(_) | SandboxError::ZygoteGone(_))) = &result {

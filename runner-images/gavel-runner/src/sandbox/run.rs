@@ -1,6 +1,6 @@
 //! The host side of a run: pipes, the request, a poll loop that feeds stdin, reads capped
-//! stdout/stderr and watches the cgroup's CPU usage (or, without a cgroup, samples the run's
-//! memory), then the outcome.
+//! stdout/stderr (stderr only when stdio is connected elsewhere) and watches the cgroup's CPU
+//! usage (or, without a cgroup, samples the run's memory), then the outcome.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -13,7 +13,7 @@ use super::memwatch::{self, Tree};
 use super::streams::{Arrivals, Capture, SigpipeBlocked, Stdin, pipe, set_nonblocking};
 use super::wire::{Kind, MSG_WORDS};
 use super::zygote::{cause, stage, stage_name};
-use super::{LimitHit, RunCommand, RunOutcome, SandboxError};
+use super::{LimitHit, RunCommand, RunFds, RunOutcome, SandboxError};
 use gavel_core::runner::Stream;
 
 /// How long past its wall limit a run may take before the sandbox is declared hung.
@@ -41,20 +41,29 @@ pub(super) struct Setup<'a> {
     pub memory_bytes: u64,
     /// The run's Landlock ruleset, sent with the request.
     pub landlock: Option<OwnedFd>,
+    /// The caller's descriptors for the program, sent with the request.
+    pub fds: RunFds,
 }
 
 /// Runs one request through the zygote.
 pub(super) fn execute(setup: Setup<'_>, cmd: &RunCommand, request: &[u8]) -> Result<RunOutcome, SandboxError> {
-    let Setup { ctrl, cgroup, ambient_oom, watch, memory_bytes, landlock } = setup;
+    let Setup { ctrl, cgroup, ambient_oom, watch, memory_bytes, landlock, fds: RunFds { extra, stdio } } = setup;
     let fail = |what: &str| {
         let what = what.to_string();
         move |e| SandboxError::io(what, e)
     };
-    let (stdin_r, stdin_w) = pipe().map_err(fail("pipe"))?;
-    let (stdout_r, stdout_w) = pipe().map_err(fail("pipe"))?;
+    // Connected stdio: the program's stdin and stdout are someone else's, and ours are `None`.
+    let (stdin_r, stdin_w, stdout_r, stdout_w) = match stdio {
+        Some((stdin_r, stdout_w)) => (stdin_r, None, None, stdout_w),
+        None => {
+            let (stdin_r, stdin_w) = pipe().map_err(fail("pipe"))?;
+            let (stdout_r, stdout_w) = pipe().map_err(fail("pipe"))?;
+            (stdin_r, Some(stdin_w), Some(stdout_r), stdout_w)
+        }
+    };
     let (stderr_r, stderr_w) = pipe().map_err(fail("pipe"))?;
     let (kill_r, kill_w) = pipe().map_err(fail("pipe"))?;
-    for fd in [&stdin_w, &stdout_r, &stderr_r] {
+    for fd in [stdin_w.as_ref(), stdout_r.as_ref(), Some(&stderr_r)].into_iter().flatten() {
         set_nonblocking(fd).map_err(fail("fcntl"))?;
     }
     let acct = match cgroup {
@@ -70,10 +79,11 @@ pub(super) fn execute(setup: Setup<'_>, cmd: &RunCommand, request: &[u8]) -> Res
     let stderr_to = if cmd.merge_stderr { &stdout_w } else { &stderr_w };
     let mut fds: Vec<RawFd> =
         vec![stdin_r.as_raw_fd(), stdout_w.as_raw_fd(), stderr_to.as_raw_fd(), kill_r.as_raw_fd()];
+    fds.extend(extra.iter().map(AsRawFd::as_raw_fd));
     fds.extend(landlock.as_ref().map(AsRawFd::as_raw_fd));
     send_request(ctrl, request, &fds).map_err(|e| gone(&format!("sending the request: {e}")))?;
     // Only the zygote's copies may remain, so EOF and EPIPE mean the program's side closed.
-    drop((stdin_r, stdout_w, stderr_w, kill_r, landlock));
+    drop((stdin_r, stdout_w, stderr_w, kill_r, landlock, extra));
 
     let started = Instant::now();
     let hung_at = started + Duration::from_millis(cmd.wall_time_ms) + HUNG_AFTER;
@@ -82,11 +92,11 @@ pub(super) fn execute(setup: Setup<'_>, cmd: &RunCommand, request: &[u8]) -> Res
     let mut kill_w = Some(kill_w);
     let mut host_cause: Option<LimitHit> = None;
     let mut out = Capture::new(stdout_r, cmd.output_bytes);
-    let mut err = Capture::new(stderr_r, cmd.output_bytes);
+    let mut err = Capture::new(Some(stderr_r), cmd.output_bytes);
     // What both streams together may still take: what is left of the job's output budget.
     let mut room = cmd.combined_output_bytes;
     let mut arrivals = Arrivals::new(cmd.keep_order);
-    let mut stdin = Stdin::new((!cmd.stdin.is_empty()).then_some(stdin_w), &cmd.stdin);
+    let mut stdin = Stdin::new(stdin_w.filter(|_| !cmd.stdin.is_empty()), &cmd.stdin);
     let mut reply: Option<[i64; MSG_WORDS]> = None;
     let mut drain_until: Option<Instant> = None;
     let mut tree = watch.map(|(zygote, uid)| Tree::new(zygote, uid));

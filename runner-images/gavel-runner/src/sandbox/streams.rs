@@ -74,8 +74,9 @@ pub(super) struct Capture {
 }
 
 impl Capture {
-    pub(super) fn new(fd: OwnedFd, cap: u64) -> Capture {
-        Capture { fd: Some(fd), data: Vec::new(), cap: usize::try_from(cap).unwrap_or(usize::MAX), truncated: false }
+    /// A stream read from `fd`; without one (stdout connected elsewhere), an empty closed one.
+    pub(super) fn new(fd: Option<OwnedFd>, cap: u64) -> Capture {
+        Capture { fd, data: Vec::new(), cap: usize::try_from(cap).unwrap_or(usize::MAX), truncated: false }
     }
 
     pub(super) fn raw_fd(&self) -> RawFd {

@@ -1,22 +1,25 @@
 //! The host ↔ zygote protocol over the `SOCK_SEQPACKET` socket.
 //!
-//! Request (host → zygote), one message with four fds (stdin read end, stdout and stderr write
-//! ends, kill-pipe read end): a header of little-endian u64s, then NUL-terminated strings: the
-//! `PATH` to search, argv, and `KEY=VALUE` environment entries.
+//! Request (host → zygote), one message with its fds: stdin read end, stdout and stderr write
+//! ends, kill-pipe read end, then the run's extra fds (the header says how many), then the Landlock
+//! ruleset when [`FLAG_LANDLOCK`] says so. The message is a header of little-endian u64s, then
+//! NUL-terminated strings: the `PATH` to search, argv, and `KEY=VALUE` environment entries.
 //!
 //! Replies (zygote or init → host) are [`MSG_WORDS`] little-endian i64s, the first being a [`Kind`].
 
 use libc::c_char;
 
 use super::zygote::{MAX_ARGS, MAX_ENV, MAX_REQUEST};
-use super::{RunCommand, SandboxError};
+use super::{MAX_EXTRA_FDS, RunCommand, RunFds, SandboxError};
 
-/// The fds of every request; a fifth, the run's Landlock ruleset, comes with [`FLAG_LANDLOCK`].
+/// The fds of every request; the extra ones and the Landlock ruleset follow.
 pub(super) const REQUEST_FDS: usize = 4;
-pub(super) const MAX_REQUEST_FDS: usize = REQUEST_FDS + 1;
+/// Where the kill pipe's read end is among a request's fds.
+pub(super) const KILL_INDEX: usize = 3;
+pub(super) const MAX_REQUEST_FDS: usize = REQUEST_FDS + MAX_EXTRA_FDS + 1;
 pub(super) const MSG_WORDS: usize = 8;
 const MAGIC: u64 = 0x6761_7665_6c5f_7631; // "gavel_v1"
-const HEADER_WORDS: usize = 6;
+const HEADER_WORDS: usize = 7;
 const FLAG_WRITABLE_BOX: u64 = 1;
 const FLAG_LANDLOCK: u64 = 2;
 
@@ -59,15 +62,22 @@ pub(super) fn decode_msg(bytes: &[u8]) -> Option<[i64; MSG_WORDS]> {
     Some(words)
 }
 
-/// Validates a command and serialises it (host side); `landlock` says whether a ruleset fd
-/// comes with it.
+/// Validates a command and the descriptors it comes with, and serialises it (host side);
+/// `landlock` says whether a ruleset fd comes with it.
 pub(super) fn encode_request(
     cmd: &RunCommand,
     argv: &[String],
     env: &[(String, String)],
+    fds: &RunFds,
     landlock: bool,
 ) -> Result<Vec<u8>, SandboxError> {
     let bad = |m: String| Err(SandboxError::InvalidCommand(m));
+    if fds.extra.len() > MAX_EXTRA_FDS {
+        return bad(format!("at most {MAX_EXTRA_FDS} extra descriptors, not {}", fds.extra.len()));
+    }
+    if fds.stdio.is_some() && (!cmd.stdin.is_empty() || cmd.merge_stderr) {
+        return bad("a run with connected stdio takes no stdin and cannot merge stderr".to_string());
+    }
     if argv.is_empty() || argv[0].is_empty() {
         return bad("argv must name a program".to_string());
     }
@@ -87,7 +97,8 @@ pub(super) fn encode_request(
     }
     let path = env.iter().rev().find(|(k, _)| k == "PATH").map_or("", |(_, v)| v.as_str());
     let flags = if cmd.writable_box { FLAG_WRITABLE_BOX } else { 0 } | if landlock { FLAG_LANDLOCK } else { 0 };
-    let header = [MAGIC, cmd.cpu_time_ms, cmd.wall_time_ms, flags, argv.len() as u64, env.len() as u64];
+    let header =
+        [MAGIC, cmd.cpu_time_ms, cmd.wall_time_ms, flags, argv.len() as u64, env.len() as u64, fds.extra.len() as u64];
     let mut out = Vec::with_capacity(256);
     for w in header {
         out.extend_from_slice(&w.to_le_bytes());
@@ -113,7 +124,9 @@ pub(super) struct Request<'a> {
     pub cpu_ms: u64,
     pub wall_ms: u64,
     pub writable_box: bool,
-    /// The fifth fd is a Landlock ruleset the program enforces on itself.
+    /// How many fds after the first [`REQUEST_FDS`] the program gets at 3, 4, ….
+    pub extra: usize,
+    /// The fd after the extra ones is a Landlock ruleset the program enforces on itself.
     pub landlock: bool,
     /// The `PATH` value to search for `argv[0]`.
     pub path: &'a [u8],
@@ -122,7 +135,12 @@ pub(super) struct Request<'a> {
 impl Request<'_> {
     /// How many fds come with this request.
     pub(super) fn fds(&self) -> usize {
-        REQUEST_FDS + usize::from(self.landlock)
+        REQUEST_FDS + self.extra + usize::from(self.landlock)
+    }
+
+    /// Where the Landlock ruleset is among the request's fds (when it has one).
+    pub(super) fn landlock_index(&self) -> usize {
+        REQUEST_FDS + self.extra
     }
 }
 
@@ -137,9 +155,10 @@ pub(super) fn parse_request<'a>(
     for (i, h) in header.iter_mut().enumerate() {
         *h = u64::from_le_bytes(buf.get(i * 8..i * 8 + 8)?.try_into().ok()?);
     }
-    let [magic, cpu_ms, wall_ms, flags, argc, envc] = header;
+    let [magic, cpu_ms, wall_ms, flags, argc, envc, extra] = header;
     let argc = usize::try_from(argc).ok()?;
     let envc = usize::try_from(envc).ok()?;
+    let extra = usize::try_from(extra).ok().filter(|&n| n <= MAX_EXTRA_FDS)?;
     if magic != MAGIC || argc == 0 || argc >= argv.len() || envc >= envp.len() {
         return None;
     }
@@ -170,6 +189,7 @@ pub(super) fn parse_request<'a>(
         cpu_ms,
         wall_ms,
         writable_box: flags & FLAG_WRITABLE_BOX != 0,
+        extra,
         landlock: flags & FLAG_LANDLOCK != 0,
         path,
     })
@@ -178,8 +198,17 @@ pub(super) fn parse_request<'a>(
 #[cfg(test)]
 mod unit {
     use std::ffi::CStr;
+    use std::os::fd::OwnedFd;
 
     use super::*;
+
+    fn null() -> OwnedFd {
+        std::fs::File::open("/dev/null").expect("open /dev/null").into()
+    }
+
+    fn extras(n: usize) -> RunFds {
+        RunFds { extra: (0..n).map(|_| null()).collect(), stdio: None }
+    }
 
     fn cmd() -> RunCommand {
         RunCommand {
@@ -195,12 +224,13 @@ mod unit {
     fn request_round_trips() {
         let c = cmd();
         let env = vec![("PATH".to_string(), "/bin".to_string()), ("X".into(), "1=2".into())];
-        let bytes = encode_request(&c, &c.argv, &env, true).expect("encodes");
+        let bytes = encode_request(&c, &c.argv, &env, &extras(2), true).expect("encodes");
         let mut argv = vec![std::ptr::null(); 8];
         let mut envp = vec![std::ptr::null(); 8];
         let req = parse_request(&bytes, &mut argv, &mut envp).expect("parses");
         assert_eq!((req.cpu_ms, req.wall_ms, req.writable_box), (1500, 3000, true));
-        assert_eq!((req.landlock, req.fds()), (true, 5));
+        assert_eq!((req.extra, req.landlock, req.fds(), req.landlock_index()), (2, true, 7, 6));
+        assert!(req.fds() <= MAX_REQUEST_FDS);
         assert_eq!(req.path, b"/bin");
         let s = |p: *const c_char| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
         assert_eq!(s(argv[0]), "echo");
@@ -213,12 +243,20 @@ mod unit {
     #[test]
     fn malformed_requests_are_rejected() {
         let c = cmd();
-        let bytes = encode_request(&c, &c.argv, &[], false).expect("encodes");
+        let bytes = encode_request(&c, &c.argv, &[], &RunFds::default(), false).expect("encodes");
         let mut argv = vec![std::ptr::null(); 8];
         let mut envp = vec![std::ptr::null(); 8];
+        let req = parse_request(&bytes, &mut argv, &mut envp).expect("parses");
+        assert_eq!((req.extra, req.landlock, req.fds()), (0, false, REQUEST_FDS));
         for cut in [0, 10, bytes.len() - 1] {
             assert!(parse_request(&bytes[..cut], &mut argv, &mut envp).is_none());
         }
+        let mut wrong = bytes.clone();
+        wrong[0] ^= 1;
+        assert!(parse_request(&wrong, &mut argv, &mut envp).is_none());
+        let mut too_many = bytes.clone();
+        too_many[48..56].copy_from_slice(&(MAX_EXTRA_FDS as u64 + 1).to_le_bytes());
+        assert!(parse_request(&too_many, &mut argv, &mut envp).is_none());
         let mut extra = bytes.clone();
         extra.extend_from_slice(b"x\0");
         assert!(parse_request(&extra, &mut argv, &mut envp).is_none());
@@ -229,11 +267,20 @@ mod unit {
     #[test]
     fn invalid_commands_are_refused() {
         let c = cmd();
-        assert!(encode_request(&c, &[], &[], false).is_err());
-        assert!(encode_request(&c, &["a\0b".into()], &[], false).is_err());
-        assert!(encode_request(&c, &c.argv, &[("A=B".into(), "1".into())], false).is_err());
+        let none = RunFds::default();
+        assert!(encode_request(&c, &[], &[], &none, false).is_err());
+        assert!(encode_request(&c, &["a\0b".into()], &[], &none, false).is_err());
+        assert!(encode_request(&c, &c.argv, &[("A=B".into(), "1".into())], &none, false).is_err());
         let zero = RunCommand { wall_time_ms: 0, ..cmd() };
-        assert!(encode_request(&zero, &zero.argv, &[], false).is_err());
+        assert!(encode_request(&zero, &zero.argv, &[], &none, false).is_err());
+        assert!(encode_request(&c, &c.argv, &[], &extras(MAX_EXTRA_FDS), false).is_ok());
+        assert!(encode_request(&c, &c.argv, &[], &extras(MAX_EXTRA_FDS + 1), false).is_err());
+        let connected = || RunFds { extra: Vec::new(), stdio: Some((null(), null())) };
+        assert!(encode_request(&c, &c.argv, &[], &connected(), false).is_ok());
+        let fed = RunCommand { stdin: b"x".to_vec(), ..cmd() };
+        assert!(encode_request(&fed, &fed.argv, &[], &connected(), false).is_err());
+        let merged = RunCommand { merge_stderr: true, ..cmd() };
+        assert!(encode_request(&merged, &merged.argv, &[], &connected(), false).is_err());
     }
 
     #[test]

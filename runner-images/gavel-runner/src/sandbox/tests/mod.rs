@@ -9,6 +9,7 @@ use super::run::Facts;
 use super::*;
 
 mod container;
+mod fds;
 mod privileges;
 mod streams;
 

@@ -1,4 +1,5 @@
-//! The program's side of the fork: stdio, rlimits, credentials, seccomp, then `execve`.
+//! The program's side of the fork: stdio and extra fds, rlimits, credentials, seccomp, then
+//! `execve`.
 
 use std::ffi::CStr;
 use std::ptr;
@@ -8,11 +9,14 @@ use libc::{c_char, c_int};
 use super::sys::*;
 use super::wire::{self, Request};
 use super::{Plan, Rlimit, stage};
+use crate::sandbox::MAX_EXTRA_FDS;
 
+/// In the program: the first of its extra fds.
+const EXTRA_FD: c_int = 3;
 /// In the program before execve: the pipe on which an exec failure is reported (close-on-exec).
-const ERR_FD: c_int = 3;
+const ERR_FD: c_int = EXTRA_FD + MAX_EXTRA_FDS as c_int;
 /// In the program before execve: the run's Landlock ruleset, if it has one.
-const LANDLOCK_FD: c_int = 4;
+const LANDLOCK_FD: c_int = ERR_FD + 1;
 
 /// The program's side of the fork: set up and execve, or report why not on `errw`.
 pub(super) fn exec_program(
@@ -24,22 +28,9 @@ pub(super) fn exec_program(
     envp: &[*const c_char],
     path_buf: &mut [u8],
 ) -> ! {
-    // SAFETY: descriptor juggling on fds we own; errw and fds are all >= 4 (0-3 are taken in
-    // the zygote), so no dup2 clobbers a source still needed, and the ruleset (the fifth fd,
-    // above the other four) moves to 4 only once they are in place.
+    place_fds(req, fds, errw);
+    // SAFETY: plain syscalls.
     unsafe {
-        if libc::dup3(errw, ERR_FD, libc::O_CLOEXEC) < 0 {
-            exit(127);
-        }
-        for (target, &fd) in fds.iter().take(3).enumerate() {
-            if libc::dup2(fd, target as c_int) < 0 {
-                fail(stage::DUP, errno());
-            }
-        }
-        if req.landlock && libc::dup3(fds[wire::REQUEST_FDS], LANDLOCK_FD, libc::O_CLOEXEC) < 0 {
-            fail(stage::DUP, errno());
-        }
-        close_from(if req.landlock { LANDLOCK_FD + 1 } else { ERR_FD + 1 });
         // Own process group: in degraded mode init kills the group first.
         libc::setsid();
         // Undo what the runner and init set: ignored or blocked signals survive execve.
@@ -137,10 +128,53 @@ pub(super) fn exec_program(
     fail(stage::EXEC, if seen_eacces { libc::EACCES } else { libc::ENOENT })
 }
 
+/// Puts stdio at 0-2, the extra fds at [`EXTRA_FD`]…, the error pipe at [`ERR_FD`] and the
+/// ruleset at [`LANDLOCK_FD`], and closes every other fd. Received fds can sit on any of those
+/// numbers, so each source first moves above them all, and only then are the targets filled.
+fn place_fds(req: &Request, fds: &[c_int; wire::MAX_REQUEST_FDS], errw: c_int) {
+    const ABOVE: c_int = LANDLOCK_FD + 1;
+    let mut moved = [-1 as c_int; wire::MAX_REQUEST_FDS];
+    // SAFETY: descriptor juggling on fds we own.
+    unsafe {
+        let err = libc::fcntl(errw, libc::F_DUPFD_CLOEXEC, ABOVE);
+        if err < 0 {
+            exit(127);
+        }
+        for (m, &fd) in moved.iter_mut().zip(fds).take(req.fds()) {
+            *m = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, ABOVE);
+            if *m < 0 {
+                report(err, stage::DUP, errno());
+            }
+        }
+        if libc::dup3(err, ERR_FD, libc::O_CLOEXEC) < 0 {
+            report(err, stage::DUP, errno());
+        }
+        // dup2 clears close-on-exec: these are the program's.
+        let extras = moved.iter().skip(wire::REQUEST_FDS).take(req.extra);
+        let targets = (0..3).chain(EXTRA_FD..);
+        for (&fd, target) in moved.iter().take(3).chain(extras).zip(targets) {
+            if libc::dup2(fd, target) < 0 {
+                fail(stage::DUP, errno());
+            }
+        }
+        let ruleset = moved.get(req.landlock_index()).copied().unwrap_or(-1);
+        if req.landlock && libc::dup3(ruleset, LANDLOCK_FD, libc::O_CLOEXEC) < 0 {
+            fail(stage::DUP, errno());
+        }
+    }
+    close_range(EXTRA_FD + req.extra as c_int, ERR_FD - 1);
+    close_from(if req.landlock { ABOVE } else { ERR_FD + 1 });
+}
+
 /// Reports a failed program setup to init (through the close-on-exec pipe) and exits.
 fn fail(stage: i64, e: c_int) -> ! {
+    report(ERR_FD, stage, e)
+}
+
+/// [`fail`] through the error pipe at `fd`, for while it is not yet at [`ERR_FD`].
+fn report(fd: c_int, stage: i64, e: c_int) -> ! {
     let msg = [stage as c_int, e];
     // SAFETY: writing 8 bytes from a local array to our error pipe.
-    unsafe { libc::write(ERR_FD, msg.as_ptr().cast(), 8) };
+    unsafe { libc::write(fd, msg.as_ptr().cast(), 8) };
     exit(127)
 }

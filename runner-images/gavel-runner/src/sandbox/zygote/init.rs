@@ -72,14 +72,17 @@ fn init_run(
     if child == 0 {
         exec_program(plan, req, fds, errpipe[1], argv, envp, path_buf);
     }
-    // SAFETY: closing our copies, so EOF and EPIPE reach the host when the program is done.
+    // SAFETY: closing our copies of all but the kill pipe, so EOF and EPIPE reach the host (or the
+    // run at the other end of a connected stdio) when the program is done.
     unsafe {
         libc::close(errpipe[1]);
-        for &fd in fds.iter().take(3) {
-            libc::close(fd);
+        for (i, &fd) in fds.iter().enumerate() {
+            if i != wire::KILL_INDEX && fd >= 0 {
+                libc::close(fd);
+            }
         }
     }
-    let kill_fd = fds[3];
+    let kill_fd = fds[wire::KILL_INDEX];
     let deadline = start.saturating_add(req.wall_ms.saturating_mul(1_000_000));
     let mut why = cause::NONE;
     let mut status: Option<c_int> = None;

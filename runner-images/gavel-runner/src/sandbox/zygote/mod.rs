@@ -235,10 +235,14 @@ fn serve(plan: &Plan, bufs: &mut Buffers) -> ! {
     }
 }
 
+/// The control buffer for a request's fds, in u64s (which keep it aligned for `cmsghdr`).
+const CONTROL_WORDS: usize = 16;
+// SAFETY: CMSG_SPACE only computes a size.
+const _: () = assert!(unsafe { libc::CMSG_SPACE((wire::MAX_REQUEST_FDS * 4) as u32) } as usize <= CONTROL_WORDS * 8);
+
 /// Receives one request and its descriptors. Returns the payload length and how many fds came.
 fn recv_request(buf: &mut [u8], fds: &mut [c_int; wire::MAX_REQUEST_FDS]) -> Result<(usize, usize), c_int> {
-    // u64 storage keeps the control buffer aligned for cmsghdr.
-    let mut control = [0u64; 16];
+    let mut control = [0u64; CONTROL_WORDS];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: msghdr is plain data; all pointers set below are to live buffers.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };

@@ -66,8 +66,16 @@ pub(super) fn reset_signals() {
 }
 
 pub(super) fn close_from(first: c_int) {
+    close_range(first, c_int::MAX);
+}
+
+/// Closes the descriptors `first..=last`.
+pub(super) fn close_range(first: c_int, last: c_int) {
+    if first > last {
+        return;
+    }
     // SAFETY: close_range only closes descriptors.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0u32) };
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) };
     if r != 0 {
         // Kernels before 5.9: close one by one up to the fd limit.
         let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -77,7 +85,7 @@ pub(super) fn close_from(first: c_int) {
         } else {
             65536
         };
-        for fd in first..max {
+        for fd in first..max.min(last.saturating_add(1)) {
             // SAFETY: closing a descriptor number.
             unsafe { libc::close(fd) };
         }

@@ -1,0 +1,38 @@
+"""A `gavel serve` of its own for a benchmark: one worker, a scratch data dir, a free port."""
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+
+@contextlib.contextmanager
+def scratch_serve(gavel, prefix):
+    """Yields (the server's process, its base URL); stops it and removes its data dir after."""
+    data = tempfile.mkdtemp(prefix=prefix)
+    server = subprocess.Popen(
+        [gavel, "serve", "--addr", "127.0.0.1:0", "--data-dir", os.path.join(data, "data"), "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = server.stdout.readline()
+        if "http://" not in line:
+            sys.exit(f"gavel serve did not start: {line!r}")
+        yield server, line.split()[-1]
+    finally:
+        server.terminate()
+        server.wait()
+        subprocess.run(["rm", "-rf", data], check=False)
+
+
+def request(base, path, body=None):
+    """The answer's body, as bytes."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as answer:
+        return answer.read()
