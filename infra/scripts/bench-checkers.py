@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""What a custom checker costs per test over a plain run: the same A+B jobs judged by the built-in
-token checker, by a Python checker and by testlib's wcmp in C++.
+"""What a custom checker and an interactor cost per test over a plain run: the same A+B jobs judged
+by the built-in token checker, by a Python checker, by testlib's wcmp in C++, and played through
+an interactor in Python and one in C++ with testlib.
 
     cargo build --release --workspace --bins && eval "$(infra/scripts/testlib.sh)" &&
         infra/scripts/bench-checkers.py [--tests 40] [--rounds 5]
 
 Starts target/release/gavel serve on a scratch data dir (one worker) and, for each checker,
 submits a Python A+B job of 1 test and one of TESTS tests, ROUNDS times, interleaved. A job's
-time is its runner's (started_at to finished_at), so the per-test cost is the slope between the
-two sizes, (T(TESTS) - T(1)) / (TESTS - 1), which leaves the checker's compile step (once per job)
-out; the compile step is the 1-test job's time over the plain one's. Prints the medians and the
-spread (min-max) of each, and each checker's per-test cost over the built-in one.
+time is its runner's (started_at to finished_at) less its helper's compile step (the report's
+wall time for it: testlib.h takes seconds to compile, and its spread would drown a test's cost),
+so the per-test cost is the slope between the two sizes, (T(TESTS) - T(1)) / (TESTS - 1). An
+interactive job runs the solution and the interactor side by side in two sandboxes for every test.
+Prints the medians and the spread (min-max) of each, each checker's per-test cost over the
+built-in one, and its compile step.
 """
 
 import argparse
@@ -33,6 +36,24 @@ print("ok", file=sys.stderr)
 """
 
 
+PYTHON_INTERACTOR = """import sys
+a, b = open(sys.argv[1]).read().split()
+print(a, b, flush=True)
+got = sys.stdin.readline()
+open(sys.argv[2], "w").write(got)
+"""
+TESTLIB_INTERACTOR = """#include "testlib.h"
+#include <iostream>
+int main(int argc, char* argv[]) {
+    registerInteraction(argc, argv);
+    long long a = inf.readLong(), b = inf.readLong();
+    std::cout << a << ' ' << b << std::endl;
+    tout << ouf.readLong() << std::endl;
+    quitf(_ok, "read");
+}
+"""
+
+
 def checkers():
     testlib = os.environ.get("GAVEL_TEST_TESTLIB_DIR")
     if not testlib:
@@ -40,20 +61,28 @@ def checkers():
     read = lambda *path: open(os.path.join(testlib, *path)).read()
     wcmp = {"mode": "custom", "language": "cpp", "code": read("checkers", "wcmp.cpp"),
             "files": [{"name": "testlib.h", "content": read("testlib.h")}]}
+    testlib_h = [{"name": "testlib.h", "content": read("testlib.h")}]
+    tokens = {"mode": "tokens"}
     return {
-        "built-in tokens": {"mode": "tokens"},
-        "python checker": {"mode": "custom", "language": "python", "code": PYTHON_CHECKER},
-        "testlib wcmp (C++)": wcmp,
+        "built-in tokens": (tokens, None),
+        "python checker": ({"mode": "custom", "language": "python", "code": PYTHON_CHECKER}, None),
+        "testlib wcmp (C++)": (wcmp, None),
+        "python interactor": (tokens, {"language": "python", "code": PYTHON_INTERACTOR}),
+        "testlib interactor": (tokens, {"language": "cpp", "code": TESTLIB_INTERACTOR, "files": testlib_h}),
     }
 
 
-def job_seconds(base, checker, tests):
+def job_seconds(base, data, judging, tests):
+    """The job's runner time less its helper's compile step, and that compile step."""
+    checker, interactor = judging
     body = {
         "language": "python",
         "code": SOLUTION,
         "checker": checker,
         "tests": [{"input": f"{i} {i + 1}\n", "expected_output": f"{2 * i + 1}\n"} for i in range(tests)],
     }
+    if interactor:
+        body["interactor"] = interactor
     job_id = json.loads(request(base, "/execute", body))["job_id"]
     while True:
         view = json.loads(request(base, f"/result/{job_id}?wait=30"))
@@ -62,7 +91,11 @@ def job_seconds(base, checker, tests):
     if view.get("verdict") != "accepted":
         sys.exit(f"a benchmark job was not accepted: {json.dumps(view)[:500]}")
     started, finished = (datetime.fromisoformat(view[k].replace("Z", "+00:00")) for k in ("started_at", "finished_at"))
-    return (finished - started).total_seconds()
+    with open(os.path.join(data, "blobs", "jobs", job_id, "report.json")) as file:
+        report = json.load(file)
+    step = report.get("checker_compile") or report.get("interactor_compile") or {"wall_time_ms": 0}
+    compile_s = step["wall_time_ms"] / 1e3
+    return (finished - started).total_seconds() - compile_s, compile_s
 
 
 def spread(values):
@@ -76,23 +109,21 @@ def main():
     parser.add_argument("--gavel", default=os.path.join(REPO, "target/release/gavel"))
     args = parser.parse_args()
     kinds = checkers()
-    with scratch_serve(args.gavel, "gavel-bench-checkers-") as (_, base):
+    with scratch_serve(args.gavel, "gavel-bench-checkers-") as (_, base, data):
         slopes = {name: [] for name in kinds}
-        singles = {name: [] for name in kinds}
+        compiles = {name: [] for name in kinds}
         for _ in range(args.rounds):
-            for name, checker in kinds.items():
-                one = job_seconds(base, checker, 1)
-                many = job_seconds(base, checker, args.tests)
-                singles[name].append(one)
+            for name, judging in kinds.items():
+                one, compile_one = job_seconds(base, data, judging, 1)
+                many, compile_many = job_seconds(base, data, judging, args.tests)
+                compiles[name] += [compile_one, compile_many]
                 slopes[name].append((many - one) / (args.tests - 1))
         plain_slope = statistics.median(slopes["built-in tokens"])
-        plain_single = statistics.median(singles["built-in tokens"])
         print(f"python A+B, {args.tests} tests vs 1, {args.rounds} rounds (median, min-max)")
         for name in kinds:
             over = (statistics.median(slopes[name]) - plain_slope) * 1e3
-            compile_s = (statistics.median(singles[name]) - plain_single) * 1e3
             print(f"{name:20} per test {spread(slopes[name])}  over plain {over:+6.1f} ms; "
-                  f"1-test job {spread(singles[name])} ({compile_s:+.0f} ms: the checker's compile and one run)")
+                  f"compile once per job {spread(compiles[name])}")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--tests", type=int, default=100)
     parser.add_argument("--gavel", default=os.path.join(REPO, "target/release/gavel"))
     args = parser.parse_args()
-    with scratch_serve(args.gavel, "gavel-bench-outputs-") as (server, base):
+    with scratch_serve(args.gavel, "gavel-bench-outputs-") as (server, base, _):
         before = status_kb(server.pid, "VmRSS")
         job = {
             "language": "python",

@@ -11,10 +11,11 @@ import urllib.request
 
 @contextlib.contextmanager
 def scratch_serve(gavel, prefix):
-    """Yields (the server's process, its base URL); stops it and removes its data dir after."""
-    data = tempfile.mkdtemp(prefix=prefix)
+    """Yields (the server's process, its base URL, its data dir); stops it and removes the dir after."""
+    scratch = tempfile.mkdtemp(prefix=prefix)
+    data = os.path.join(scratch, "data")
     server = subprocess.Popen(
-        [gavel, "serve", "--addr", "127.0.0.1:0", "--data-dir", os.path.join(data, "data"), "--workers", "1"],
+        [gavel, "serve", "--addr", "127.0.0.1:0", "--data-dir", data, "--workers", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -23,11 +24,11 @@ def scratch_serve(gavel, prefix):
         line = server.stdout.readline()
         if "http://" not in line:
             sys.exit(f"gavel serve did not start: {line!r}")
-        yield server, line.split()[-1]
+        yield server, line.split()[-1], data
     finally:
         server.terminate()
         server.wait()
-        subprocess.run(["rm", "-rf", data], check=False)
+        subprocess.run(["rm", "-rf", scratch], check=False)
 
 
 def request(base, path, body=None):

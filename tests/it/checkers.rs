@@ -6,28 +6,20 @@
 //! testlib comes from `infra/scripts/testlib.sh` (the test command runs it), unchanged.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::fresh;
+use crate::harness::{Judged, fresh};
 
-/// One problem with a custom checker: the request, and what its result must show.
-pub struct Checked {
-    pub name: &'static str,
-    pub request: fn() -> Value,
-    pub check: fn(&Value),
-}
-
-pub const CHECKED: &[Checked] = &[
-    Checked { name: "testlib's wcmp (tokens) on a Python solution", request: wcmp, check: wcmp_check },
-    Checked { name: "testlib's dcmp (doubles within 1e-6)", request: dcmp, check: dcmp_check },
-    Checked { name: "testlib's yesno", request: yesno, check: yesno_check },
-    Checked { name: "partial points with testlib's quitp", request: partial, check: partial_check },
-    Checked { name: "any permutation, checked in Python", request: permutation, check: permutation_check },
-    Checked { name: "a Python token comparer on a C++ solution", request: python_tokens, check: python_tokens_check },
-    Checked { name: "checkers that fail are internal errors", request: failing, check: failing_check },
-    Checked { name: "a checker that does not compile", request: broken, check: broken_check },
+pub const CHECKED: &[Judged] = &[
+    Judged { name: "testlib's wcmp (tokens) on a Python solution", request: wcmp, check: wcmp_check },
+    Judged { name: "testlib's dcmp (doubles within 1e-6)", request: dcmp, check: dcmp_check },
+    Judged { name: "testlib's yesno", request: yesno, check: yesno_check },
+    Judged { name: "partial points with testlib's quitp", request: partial, check: partial_check },
+    Judged { name: "any permutation, checked in Python", request: permutation, check: permutation_check },
+    Judged { name: "a Python token comparer on a C++ solution", request: python_tokens, check: python_tokens_check },
+    Judged { name: "checkers that fail are internal errors", request: failing, check: failing_check },
+    Judged { name: "a checker that does not compile", request: broken, check: broken_check },
 ];
 
 fn testlib_dir() -> PathBuf {
@@ -42,7 +34,7 @@ fn read(path: PathBuf) -> String {
 }
 
 /// testlib.h as the request's checker file, as a Polygon package ships it.
-fn testlib_files() -> Value {
+pub fn testlib_files() -> Value {
     json!([{"name": "testlib.h", "content": read(testlib_dir().join("testlib.h"))}])
 }
 
@@ -311,12 +303,7 @@ fn broken_check(view: &Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn custom_checkers_on_gavel_serve() {
     let (_dir, server) = fresh();
-    for problem in CHECKED {
-        let job_id = server.submit((problem.request)()).await;
-        let view = server.wait(&job_id, Duration::from_secs(180)).await;
-        assert_eq!(view["status"], "completed", "{}: {view}", problem.name);
-        (problem.check)(&view);
-    }
+    server.judge_all(CHECKED).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

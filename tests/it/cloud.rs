@@ -11,6 +11,7 @@ mod checkers;
 mod dispatch;
 pub mod gateway;
 mod given_up;
+mod interactors;
 mod problems;
 mod submit;
 
@@ -285,6 +286,15 @@ impl Stack {
         self.run_task(job_id).await;
         let answer = gavel_complete::respond(&self.complete, MAX_RECEIVES, self.report_written(job_id)).await;
         answer.map(drop).map_err(|err| format!("complete failed: {err}"))
+    }
+
+    /// [`Stack::judge`] for each problem of a table, checking its result.
+    async fn judge_all(&self, problems: &[crate::harness::Judged]) {
+        for problem in problems {
+            let (_, view, _) = self.judge((problem.request)()).await;
+            assert_eq!(view["status"], "completed", "{}: {view}", problem.name);
+            (problem.check)(&view);
+        }
     }
 
     /// Every step of the pipeline for one job, to its result; also the SQS event delivered.

@@ -261,12 +261,18 @@ async fn custom_checkers_in_job_containers() {
     require(&["python", "cpp"]);
     let dir = data_dir();
     let server = start(dir.path());
-    for problem in crate::checkers::CHECKED {
-        let job_id = server.submit((problem.request)()).await;
-        let view = server.wait(&job_id, Duration::from_secs(180)).await;
-        assert_eq!(view["status"], "completed", "{}: {view}", problem.name);
-        (problem.check)(&view);
-    }
+    server.judge_all(crate::checkers::CHECKED).await;
+    none_left(dir.path()).await;
+}
+
+/// The interactive problems of `crate::interactors` in job containers: the interactor in a
+/// sandbox of its own beside the solution's, inside the job's one container.
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_problems_in_job_containers() {
+    require(&["python", "cpp"]);
+    let dir = data_dir();
+    let server = start(dir.path());
+    server.judge_all(crate::interactors::INTERACTIVE).await;
     none_left(dir.path()).await;
 }
 
@@ -353,6 +359,7 @@ async fn the_launcher_fails_clearly_and_cleans_up() {
         files: Vec::new(),
         compile_options: Vec::new(),
         groups: Vec::new(),
+        interactive: false,
     };
     let bundle_path = dir.path().join("bundle.json");
     std::fs::write(&bundle_path, serde_json::to_vec(&bundle).expect("json")).expect("write the bundle");

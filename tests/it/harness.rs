@@ -169,10 +169,28 @@ impl Api {
         view
     }
 
+    /// Judges each problem of a table in turn and checks its result.
+    pub async fn judge_all(&self, problems: &[Judged]) {
+        for problem in problems {
+            let job_id = self.submit((problem.request)()).await;
+            let view = self.wait(&job_id, Duration::from_secs(180)).await;
+            assert_eq!(view["status"], "completed", "{}: {view}", problem.name);
+            (problem.check)(&view);
+        }
+    }
+
     /// A plain run of `code`.
     pub async fn run(&self, language: &str, code: &str, stdin: &str) -> Value {
         self.judge(json!({"language": language, "code": code, "stdin": stdin})).await
     }
+}
+
+/// One problem of a table that several deployments judge: the request, and what its result must
+/// show.
+pub struct Judged {
+    pub name: &'static str,
+    pub request: fn() -> Value,
+    pub check: fn(&Value),
 }
 
 /// A fresh directory that can be a data directory: private to this user, as a server demands.

@@ -82,7 +82,7 @@ print('\n'.join(sorted(found)) or 'nothing')
 /// Every hostile program, against a server whose programs see `seen`.
 pub async fn suite(api: &Api, seen: &Seen) {
     another_jobs_files_its_own_hidden_data_and_the_servers_environment(api, seen).await;
-    the_answers_are_out_of_the_programs_reach_and_the_checkers(api, seen).await;
+    the_answers_are_out_of_reach_of_the_program_the_checker_and_the_interactor(api, seen).await;
     nothing_crosses_from_one_test_to_the_next(api).await;
     a_planted_report_is_not_believed(api, seen).await;
     resource_bombs_meet_their_limits(api).await;
@@ -122,10 +122,11 @@ async fn another_jobs_files_its_own_hidden_data_and_the_servers_environment(api:
     assert_eq!(view["tests"][1]["verdict"], "wrong_answer", "the program found its hidden expected output: {view}");
 }
 
-/// A custom checker's job: the runner holds the expected outputs, and neither the program nor
-/// the checker (which sees its own test's answer, and no other) can find any of them, nor the
-/// server's secret. The checker accepts only what it found nothing beside.
-async fn the_answers_are_out_of_the_programs_reach_and_the_checkers(api: &Api, seen: &Seen) {
+/// A custom checker's job and an interactive one: the runner holds the expected outputs, and
+/// neither the program nor the checker or interactor (which sees its own test's answer, and no
+/// other) can find any of them, nor the server's secret. The checker and the interactor are the
+/// scanner too, and accept only what they found nothing beside.
+async fn the_answers_are_out_of_reach_of_the_program_the_checker_and_the_interactor(api: &Api, seen: &Seen) {
     let answers = [marker("checker-answer-1"), marker("checker-answer-2")];
     let markers = [answers[0].as_str(), &answers[1], &seen.secret];
     let blobs = format!("{}/blobs/jobs", seen.data_dir);
@@ -153,6 +154,30 @@ async fn the_answers_are_out_of_the_programs_reach_and_the_checkers(api: &Api, s
     assert_eq!(stdout(visible), "nothing\n", "a program read what it must not: {}", visible["stderr"]);
     assert_eq!(visible["verdict"], "accepted", "the checker read what it must not: {view}");
     assert_eq!(view["tests"][1]["verdict"], "accepted", "the checker of a hidden test read what it must not: {view}");
+
+    // An interactive problem's runner holds the answers during the runs: the interactor beside
+    // the program finds only its own test's answer, and the program none.
+    // Both report on stderr (their stdouts are each other's); the interactor's output file is its
+    // own answer, so the test passes unless it found something.
+    let quiet = "import sys\nsys.stdout = sys.stderr\n";
+    let interactor = format!("{quiet}open(sys.argv[2], 'w').write(open(sys.argv[3]).read())\n{checker}");
+    let view = api
+        .judge(json!({"language": "python", "code": format!("{quiet}{scan}"),
+        "limits": {"time_ms": 8000, "wall_time_ms": 15000},
+        "interactor": {"language": "python", "code": interactor},
+        "tests": [
+            {"input": "", "expected_output": format!("{}\n", answers[0])},
+            {"input": "", "expected_output": format!("{}\n", answers[1]), "hidden": true},
+        ]}))
+        .await;
+    let visible = &view["tests"][0];
+    let said = visible["stderr"].as_str().unwrap_or_default();
+    assert_eq!(said, "nothing\n", "a program beside an interactor read what it must not: {said}");
+    assert_eq!(visible["verdict"], "accepted", "the interactor read what it must not: {view}");
+    assert_eq!(
+        view["tests"][1]["verdict"], "accepted",
+        "the interactor of a hidden test read what it must not: {view}"
+    );
 }
 
 async fn nothing_crosses_from_one_test_to_the_next(api: &Api) {

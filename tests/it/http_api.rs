@@ -315,6 +315,7 @@ async fn complete_with_outputs(api: &Api, job_id: &str, outputs: [&str; 2]) {
         tests: outputs.iter().map(|out| step(out)).collect(),
         error: None,
         checker_compile: None,
+        interactor_compile: None,
     };
     let bytes = serde_json::to_vec(&report).expect("a report serializes");
     api.blobs.put(&keys::report(&id), bytes).await.expect("the report is stored");

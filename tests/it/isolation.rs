@@ -292,6 +292,7 @@ fn a_killed_runner_takes_its_job_with_it() {
             files: Vec::new(),
             compile_options: Vec::new(),
             groups: Vec::new(),
+            interactive: false,
         };
         let bundle_path = dir.path().join("bundle.json");
         std::fs::write(&bundle_path, serde_json::to_vec(&bundle).expect("json")).expect("bundle");

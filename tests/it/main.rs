@@ -10,6 +10,7 @@ mod durability;
 mod harness;
 mod hostile;
 mod http_api;
+mod interactors;
 mod isolation;
 mod judge0;
 mod languages;

@@ -1,6 +1,7 @@
-//! The problem's own programs, beside the contestant's: a custom checker, compiled once per job
-//! and run in the sandbox after each test, as testlib defines the protocol (`checker input
-//! output answer`, the verdict in the exit code, the message on stderr).
+//! The problem's own programs, beside the contestant's: a custom checker (run after each test)
+//! and an interactor (run beside the solution in each test), each compiled once per job and run
+//! in a sandbox of its own as testlib defines the protocol (`checker input output answer`,
+//! `interactor input output answer`, the verdict in the exit code, the message on stderr).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,10 +12,10 @@ use crate::request::RequestError;
 use crate::runner::{LimitHit, Output};
 
 /// The languages every runner carries for the problem's programs, beside the solution's own:
-/// a checker runs in the solution's runner, and testlib checkers are C++.
+/// they run in the solution's runner, and testlib's are C++.
 pub const HELPER_LANGUAGES: [&str; 3] = ["c", "cpp", "python"];
 
-/// The most of a checker's stderr kept as its message.
+/// The most of a checker's or an interactor's stderr kept as its message.
 pub const MESSAGE_BYTES: usize = 4096;
 
 /// testlib's exit codes (testlib.h: `OK_EXIT_CODE` … `UNEXPECTED_EOF_EXIT_CODE`).
@@ -44,7 +45,7 @@ fn invalid(field: String, message: String) -> RequestError {
 }
 
 impl HelperProgram {
-    /// Checks the program as `field` (`checker`) of a request whose solution is in `solution`,
+    /// Checks the program as `field` (`checker`, `interactor`) of a request whose solution is in `solution`,
     /// and names its language by its catalogue id.
     pub fn validate(
         self,
@@ -83,7 +84,7 @@ impl HelperProgram {
     }
 }
 
-/// The limits a checker runs under: its own, never fewer than the solution's.
+/// The limits a checker (or an interactor) runs under: its own, never fewer than the solution's.
 pub fn limits(solution: &Limits) -> Limits {
     Limits {
         time_ms: solution.time_ms.max(5_000),
@@ -94,7 +95,7 @@ pub fn limits(solution: &Limits) -> Limits {
     }
 }
 
-/// What the runner saw of a checker's run on one test.
+/// What the runner saw of a checker's or an interactor's run on one test.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HelperRun {
     pub exit_code: Option<i32>,
@@ -114,7 +115,7 @@ impl HelperRun {
     }
 }
 
-/// A checker's word on one test.
+/// A checker's or an interactor's word on one test.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
     Accepted,
@@ -122,12 +123,13 @@ pub enum Check {
     Rejected,
     /// `quitp`: this many of the test's points.
     Points(f64),
-    /// The checker itself failed: never the contestant's fault.
+    /// The program itself failed: never the contestant's fault.
     Failed(String),
 }
 
-/// Reads a checker's run as testlib defines its exit codes, for a test worth `points`.
-pub fn read(run: &HelperRun, points: f64) -> Check {
+/// Reads the run of `program` (the checker, the interactor) as testlib defines its exit codes,
+/// for a test worth `points`.
+pub fn read(program: &str, run: &HelperRun, points: f64) -> Check {
     if let Some(limit) = run.limit {
         let limit = match limit {
             LimitHit::CpuTime => "CPU time",
@@ -135,24 +137,24 @@ pub fn read(run: &HelperRun, points: f64) -> Check {
             LimitHit::Memory => "memory",
             LimitHit::Output => "output",
         };
-        return Check::Failed(format!("the checker was stopped at its {limit} limit"));
+        return Check::Failed(format!("the {program} was stopped at its {limit} limit"));
     }
     if let Some(signal) = run.signal {
-        return Check::Failed(format!("the checker was killed by signal {signal}"));
+        return Check::Failed(format!("the {program} was killed by signal {signal}"));
     }
     match run.exit_code {
         Some(exit::OK) => Check::Accepted,
         Some(exit::WRONG_ANSWER | exit::PRESENTATION_ERROR | exit::UNEXPECTED_EOF) => Check::Rejected,
-        Some(exit::FAIL) => Check::Failed("the checker failed (exit code 3)".to_owned()),
+        Some(exit::FAIL) => Check::Failed(format!("the {program} failed (exit code 3)")),
         Some(exit::POINTS) => match quitp_points(&run.message_text()) {
             Some(score) if (0.0..=points).contains(&score) => Check::Points(score),
             Some(score) => {
-                Check::Failed(format!("the checker gave {score} points to a test worth {points} (0 to {points})"))
+                Check::Failed(format!("the {program} gave {score} points to a test worth {points} (0 to {points})"))
             }
-            None => Check::Failed("the checker exited with 7 (points) without a `points x` line on stderr".to_owned()),
+            None => Check::Failed(format!("the {program} exited with 7 (points) without a `points x` line on stderr")),
         },
-        Some(code) => Check::Failed(format!("the checker exited with {code}, which testlib does not define")),
-        None => Check::Failed("the checker ended without an exit status".to_owned()),
+        Some(code) => Check::Failed(format!("the {program} exited with {code}, which testlib does not define")),
+        None => Check::Failed(format!("the {program} ended without an exit status")),
     }
 }
 
@@ -219,28 +221,28 @@ mod tests {
 
     #[test]
     fn exit_codes_read_as_testlib_defines_them() {
-        assert_eq!(read(&run(0, "ok 1 number\n"), 1.0), Check::Accepted);
+        assert_eq!(read("checker", &run(0, "ok 1 number\n"), 1.0), Check::Accepted);
         for code in [1, 2, 8] {
-            assert_eq!(read(&run(code, "wrong answer expected 3, found 4\n"), 1.0), Check::Rejected);
+            assert_eq!(read("checker", &run(code, "wrong answer expected 3, found 4\n"), 1.0), Check::Rejected);
         }
-        assert!(matches!(read(&run(3, "FAIL answer file broken\n"), 1.0), Check::Failed(_)));
-        assert!(matches!(read(&run(4, ""), 1.0), Check::Failed(m) if m.contains("exited with 4")));
+        assert!(matches!(read("checker", &run(3, "FAIL answer file broken\n"), 1.0), Check::Failed(_)));
+        assert!(matches!(read("checker", &run(4, ""), 1.0), Check::Failed(m) if m.contains("exited with 4")));
         let crashed = HelperRun { signal: Some(11), ..HelperRun::default() };
-        assert!(matches!(read(&crashed, 1.0), Check::Failed(m) if m.contains("signal 11")));
+        assert!(matches!(read("checker", &crashed, 1.0), Check::Failed(m) if m.contains("signal 11")));
         let slow = HelperRun { limit: Some(LimitHit::CpuTime), exit_code: Some(0), ..HelperRun::default() };
-        assert!(matches!(read(&slow, 1.0), Check::Failed(m) if m.contains("CPU time")));
+        assert!(matches!(read("checker", &slow, 1.0), Check::Failed(m) if m.contains("CPU time")));
     }
 
     #[test]
     fn quitp_points_are_read_from_stderr_within_the_tests_points() {
         // testlib's quitp(x, "msg") ends with `points x msg` on stderr and exit code 7.
-        assert_eq!(read(&run(7, "points 2.5 half of it\n"), 5.0), Check::Points(2.5));
-        assert_eq!(read(&run(7, "points 5\n"), 5.0), Check::Points(5.0));
-        assert_eq!(read(&run(7, "points 0 nothing\n"), 5.0), Check::Points(0.0));
-        assert!(matches!(read(&run(7, "points 6\n"), 5.0), Check::Failed(m) if m.contains("worth 5")));
-        assert!(matches!(read(&run(7, "points -1\n"), 5.0), Check::Failed(_)));
-        assert!(matches!(read(&run(7, "points many\n"), 5.0), Check::Failed(_)));
-        assert!(matches!(read(&run(7, "ok\n"), 5.0), Check::Failed(m) if m.contains("points x")));
+        assert_eq!(read("checker", &run(7, "points 2.5 half of it\n"), 5.0), Check::Points(2.5));
+        assert_eq!(read("checker", &run(7, "points 5\n"), 5.0), Check::Points(5.0));
+        assert_eq!(read("checker", &run(7, "points 0 nothing\n"), 5.0), Check::Points(0.0));
+        assert!(matches!(read("checker", &run(7, "points 6\n"), 5.0), Check::Failed(m) if m.contains("worth 5")));
+        assert!(matches!(read("checker", &run(7, "points -1\n"), 5.0), Check::Failed(_)));
+        assert!(matches!(read("checker", &run(7, "points many\n"), 5.0), Check::Failed(_)));
+        assert!(matches!(read("checker", &run(7, "ok\n"), 5.0), Check::Failed(m) if m.contains("points x")));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checker::Checker;
-use crate::helper::{self, Check, HelperRun};
+use crate::helper::{self, Check, HelperProgram, HelperRun};
 use crate::job::{CompileResult, JobResult, Outcome, Summary, TestResult};
 use crate::request::{Submission, TestCase};
 use crate::runner::{Bundle, BundleTest, Encoding, JudgeData, LimitHit, Output, Report, StepReport};
@@ -21,23 +21,30 @@ pub struct JudgeSpec {
     pub report_limit_bytes: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactor: Option<HelperProgram>,
 }
 
 /// The most a runner's report for `bundle` can take: every output at the job's budget (and the
 /// compile step at its own caps) stored at the worst rate (base64: 4/3, padded), plus each
-/// step's numbers and the isolation notes, and for a `checked` job a checker's message on every
-/// test and its compile step.
-pub fn report_limit(bundle: &Bundle, checked: bool) -> u64 {
+/// step's numbers and the isolation notes, and for each of the job's `helpers` (a custom
+/// checker, an interactor) its message on every test and its compile step's output.
+pub fn report_limit(bundle: &Bundle, helpers: u64) -> u64 {
     const FIXED: u64 = 64 * 1024;
     const PER_STEP: u64 = 1024;
     let steps = bundle.tests.len() as u64 + 1;
     let raw = bundle.output_budget_bytes + 2 * bundle.compile_limits.output_kb * 1024;
-    // A checker's message on every test, and its compile step's output.
-    let checks = match checked {
-        true => steps * (PER_STEP + (helper::MESSAGE_BYTES as u64).div_ceil(3) * 4),
-        false => 0,
-    };
-    FIXED + steps * (PER_STEP + 2 * 4) + raw.div_ceil(3) * 4 + checks
+    let compiles = helpers * 2 * bundle.compile_limits.output_kb * 1024;
+    let messages = helpers * steps * (PER_STEP + (helper::MESSAGE_BYTES as u64).div_ceil(3) * 4);
+    FIXED + steps * (PER_STEP + 2 * 4) + (raw + compiles).div_ceil(3) * 4 + messages
+}
+
+/// The most of the problem's own programs a job has: a custom checker and an interactor.
+pub const MAX_HELPERS: u64 = 2;
+
+/// How many of the problem's own programs (a custom checker, an interactor) a job has.
+pub fn helpers(checker: &Checker, interactor: Option<&HelperProgram>) -> u64 {
+    u64::from(matches!(checker, Checker::Custom(_))) + u64::from(interactor.is_some())
 }
 
 /// Splits a submission into what the runner may see and what only the judge sees.
@@ -60,24 +67,34 @@ pub fn split(
         files: submission.files,
         compile_options: submission.compile_options,
         groups: submission.groups.clone(),
+        interactive: submission.interactor.is_some(),
     };
-    let checked = matches!(submission.checker, Checker::Custom(_));
+    let helpers = helpers(&submission.checker, submission.interactor.as_ref());
     let spec = JudgeSpec {
         checker: submission.checker,
         tests: submission.tests,
         stop_on_first_failure: submission.stop_on_first_failure,
-        report_limit_bytes: report_limit(&bundle, checked),
+        report_limit_bytes: report_limit(&bundle, helpers),
         groups: submission.groups,
+        interactor: submission.interactor,
     };
     (bundle, spec)
 }
 
-/// What the runner of a job with a custom checker reads once the solution's runs are over.
+/// What the runner of a job with a custom checker or an interactor reads from its second
+/// location; `None` for a job with neither.
 pub fn judge_data(spec: &JudgeSpec, job_id: &crate::job::JobId) -> Option<JudgeData> {
-    let Checker::Custom(checker) = &spec.checker else { return None };
+    let checker = match &spec.checker {
+        Checker::Custom(checker) => Some(checker.clone()),
+        _ => None,
+    };
+    if checker.is_none() && spec.interactor.is_none() {
+        return None;
+    }
     Some(JudgeData {
         job_id: job_id.clone(),
-        checker: checker.clone(),
+        checker,
+        interactor: spec.interactor.clone(),
         answers: spec
             .tests
             .iter()
@@ -121,7 +138,13 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
         }));
     }
 
-    let unchecked = unchecked_because(report.checker_compile.as_ref());
+    let problem = Problem {
+        checker: &spec.checker,
+        interactive: spec.interactor.is_some(),
+        unchecked: did_not_compile("checker", report.checker_compile.as_ref())
+            .unwrap_or_else(|| "the checker did not run on this test".to_owned()),
+    };
+    let interactor_broken = did_not_compile("interactor", report.interactor_compile.as_ref());
     let mut steps = report.tests.into_iter();
     let mut failed_before = false;
     let ran: Vec<(Judged, Option<StepReport>)> = spec
@@ -131,9 +154,10 @@ pub fn judge(spec: &JudgeSpec, report: Report) -> Outcome {
             let step = steps.next();
             let judged = match &step {
                 _ if failed_before && spec.stop_on_first_failure => Judged::skipped(),
+                _ if interactor_broken.is_some() => Judged::failed(interactor_broken.clone()),
                 None => Judged::skipped(),
                 Some(step) if step.skipped => Judged::skipped(),
-                Some(step) => step_verdict(&spec.checker, case, step, &unchecked),
+                Some(step) => step_verdict(&problem, case, step),
             };
             failed_before |= !matches!(judged.verdict, Verdict::Accepted | Verdict::Skipped);
             (judged, step)
@@ -188,41 +212,67 @@ impl Judged {
     fn plain(verdict: Verdict, case: &TestCase) -> Judged {
         Judged { verdict, score: if verdict.is_accepted() { case.points } else { 0.0 }, message: None }
     }
-}
 
-/// Why a test the custom checker should have checked was not: it did not compile, or (a report
-/// that says nothing of it) it never ran.
-fn unchecked_because(checker_compile: Option<&StepReport>) -> String {
-    match checker_compile.filter(|step| !step.succeeded()) {
-        None => "the checker did not run on this test".to_owned(),
-        Some(step) => {
-            let output = join_output(step).bytes().unwrap_or_default().into_owned();
-            let shown = String::from_utf8_lossy(&output[..output.len().min(helper::MESSAGE_BYTES)]).into_owned();
-            let status = match (step.limit, step.exit_code) {
-                (Some(limit), _) => format!("stopped at its {limit:?} limit"),
-                (None, Some(code)) => format!("exit code {code}"),
-                (None, None) => format!("signal {}", step.signal.unwrap_or(0)),
-            };
-            format!("the checker did not compile ({status}): {}", shown.trim_end())
-        }
+    /// The problem's own program failed: never the contestant's fault.
+    fn failed(why: Option<String>) -> Judged {
+        Judged { verdict: Verdict::InternalError, score: 0.0, message: why }
     }
 }
 
-fn step_verdict(checker: &Checker, case: &TestCase, step: &StepReport, unchecked: &str) -> Judged {
-    let failed = match step.limit {
+/// How a job's tests are judged beyond their outputs.
+struct Problem<'a> {
+    checker: &'a Checker,
+    interactive: bool,
+    /// Why a test the custom checker should have checked has no check.
+    unchecked: String,
+}
+
+/// What the problem's `program` (checker, interactor) printed when it did not compile.
+fn did_not_compile(program: &str, compile: Option<&StepReport>) -> Option<String> {
+    let step = compile.filter(|step| !step.succeeded())?;
+    let output = join_output(step).bytes().unwrap_or_default().into_owned();
+    let shown = String::from_utf8_lossy(&output[..output.len().min(helper::MESSAGE_BYTES)]).into_owned();
+    let status = match (step.limit, step.exit_code) {
+        (Some(limit), _) => format!("stopped at its {limit:?} limit"),
+        (None, Some(code)) => format!("exit code {code}"),
+        (None, None) => format!("signal {}", step.signal.unwrap_or(0)),
+    };
+    Some(format!("the {program} did not compile ({status}): {}", shown.trim_end()))
+}
+
+/// One test's verdict. The program's own limits come first (an interactive solution that hangs
+/// or floods is the solution's fault whatever the interactor said of it), then the interactor's
+/// word (a solution that dies once the interactor has quit on it got its wrong answer), then the
+/// program's exit, then the checker's word on the output.
+fn step_verdict(problem: &Problem<'_>, case: &TestCase, step: &StepReport) -> Judged {
+    let limited = match step.limit {
         Some(LimitHit::CpuTime | LimitHit::WallTime) => Some(Verdict::TimeLimitExceeded),
         Some(LimitHit::Memory) => Some(Verdict::MemoryLimitExceeded),
         Some(LimitHit::Output) => Some(Verdict::OutputLimitExceeded),
-        None if !step.succeeded() => Some(Verdict::RuntimeError),
         None => None,
     };
-    if let Some(verdict) = failed {
+    if let Some(verdict) = limited {
         return Judged::plain(verdict, case);
     }
+    let mut said = None;
+    if problem.interactive {
+        let Some(run) = &step.interaction else {
+            return Judged::failed(Some("the interactor did not run on this test".to_owned()));
+        };
+        let judged = helper_verdict("interactor", run, case);
+        if judged.verdict != Verdict::Accepted {
+            return judged;
+        }
+        said = judged.message;
+    }
+    if !step.succeeded() {
+        return Judged { message: said, ..Judged::plain(Verdict::RuntimeError, case) };
+    }
+    let checker = problem.checker;
     if let Checker::Custom(_) = checker {
         return match &step.check {
-            Some(run) => checked(run, case),
-            None => Judged { verdict: Verdict::InternalError, score: 0.0, message: Some(unchecked.to_owned()) },
+            Some(run) => helper_verdict("checker", run, case),
+            None => Judged::failed(Some(problem.unchecked.clone())),
         };
     }
     // Output that does not decode (a forged report) matches nothing.
@@ -231,13 +281,14 @@ fn step_verdict(checker: &Checker, case: &TestCase, step: &StepReport, unchecked
         (Some(expected), Some(actual)) if checker.accepts_bytes(&expected, &actual) => Verdict::Accepted,
         (Some(_), _) => Verdict::WrongAnswer,
     };
-    Judged::plain(verdict, case)
+    Judged { message: said, ..Judged::plain(verdict, case) }
 }
 
-/// A custom checker's word: full points, none, some (`quitp`), or its own failure.
-fn checked(run: &HelperRun, case: &TestCase) -> Judged {
+/// A custom checker's or an interactor's word: full points, none, some (`quitp`), or its own
+/// failure.
+fn helper_verdict(program: &str, run: &HelperRun, case: &TestCase) -> Judged {
     let said = run.message_text();
-    let (verdict, score, message) = match helper::read(run, case.points) {
+    let (verdict, score, message) = match helper::read(program, run, case.points) {
         Check::Accepted => (Verdict::Accepted, case.points, said),
         Check::Rejected => (Verdict::WrongAnswer, 0.0, said),
         Check::Points(score) if score >= case.points => (Verdict::Accepted, case.points, said),

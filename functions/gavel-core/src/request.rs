@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::checker::Checker;
+use crate::helper::HelperProgram;
 use crate::language::{self, Language};
 use crate::limits::{Limits, LimitsInput, ServerLimits};
 use crate::program::{self, SourceFile};
@@ -33,6 +34,9 @@ pub struct ExecuteRequest {
     pub limits: Option<LimitsInput>,
     #[serde(default)]
     pub checker: Option<Checker>,
+    /// An interactive problem's interactor: it talks with the program in every test.
+    #[serde(default)]
+    pub interactor: Option<HelperProgram>,
     #[serde(default)]
     pub stop_on_first_failure: bool,
     /// Arguments given to the program (its argv after the run command), in every test.
@@ -81,6 +85,7 @@ pub struct Submission {
     pub code: String,
     pub limits: Limits,
     pub checker: Checker,
+    pub interactor: Option<HelperProgram>,
     /// A plain run is one unnamed test without an expected output.
     pub tests: Vec<TestCase>,
     pub stop_on_first_failure: bool,
@@ -188,6 +193,7 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
             checker
         }
     };
+    let interactor = req.interactor.map(|program| program.validate("interactor", language, server)).transpose()?;
 
     let args = req.args.unwrap_or_default();
     check_args(&args)?;
@@ -217,6 +223,7 @@ pub fn validate(req: ExecuteRequest, server: &ServerLimits) -> Result<Submission
         code: req.code,
         limits,
         checker,
+        interactor,
         tests,
         stop_on_first_failure: req.stop_on_first_failure,
         output_budget_bytes,

@@ -51,15 +51,23 @@ pub struct Bundle {
     /// The tests' groups, so the runner need not run a test the groups skip whatever it does.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
+    /// An interactive problem: every test runs beside the judge data's interactor, which the
+    /// runner therefore reads before the first test.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interactive: bool,
 }
 
-/// What the runner of a job with a custom checker reads from its second location once every run
-/// of the solution has ended: the checker, and the expected outputs, one per test in bundle order
-/// (`None` for a test without one: the checker gets an empty answer file).
+/// What the runner of a job with a custom checker or an interactor reads from its second
+/// location: the problem's programs, and the expected outputs, one per test in bundle order
+/// (`None` for a test without one: its answer file is empty). Read once every run of the
+/// solution has ended, but for an interactive problem's, which is read before the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JudgeData {
     pub job_id: JobId,
-    pub checker: HelperProgram,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker: Option<HelperProgram>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactor: Option<HelperProgram>,
     pub answers: Vec<Option<Output>>,
 }
 
@@ -147,6 +155,9 @@ pub struct Report {
     /// The custom checker's compile step, when it has one and a test needed checking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checker_compile: Option<StepReport>,
+    /// The interactor's compile step, in an interactive problem whose solution compiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactor_compile: Option<StepReport>,
 }
 
 /// One sandboxed step: the compile, or one test.
@@ -173,6 +184,10 @@ pub struct StepReport {
     /// its end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<HelperRun>,
+    /// The interactor's run beside the program's, in an interactive problem; `stdout` is then
+    /// the interactor's output file, what is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interaction: Option<HelperRun>,
 }
 
 impl StepReport {

@@ -1,5 +1,7 @@
-//! One job: compile once, run every test in the sandbox, report what happened.
+//! One job: compile once, run every test in the sandbox (beside the interactor, in an interactive
+//! problem), check the outputs (with a custom checker), report what happened.
 
+use gavel_core::helper::HelperProgram;
 use gavel_core::isolation::IsolationPolicy;
 use gavel_core::language::{self, Language};
 use gavel_core::limits::Limits;
@@ -7,29 +9,63 @@ use gavel_core::runner::{Bundle, JudgeData, Output, Report, StepReport};
 use gavel_core::scoring::Progress;
 use tracing::{debug, warn};
 
-use crate::check;
+use crate::helpers::Prepared;
 use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxOptions};
+use crate::{check, interact};
 
 /// Runs a bundle to a report, under at least the isolation `policy` demands: a sandbox weaker
-/// than that runs nothing. A custom checker's job then reads its `judge_data` (the checker and
-/// the expected outputs; only once every run of the solution has ended and its sandbox is gone)
-/// and checks each test in a sandbox of the checker's own. Never fails: what went wrong on the
-/// platform's side is in `Report::error`, what the program did is in the steps.
+/// than that runs nothing. A custom checker's job reads its `judge_data` (the checker and the
+/// expected outputs) only once every run of the solution has ended and its sandbox is gone, and
+/// checks each test in a sandbox of the checker's own; an interactive problem's is read before
+/// the first test, whose interactor needs it. Never fails: what went wrong on the platform's side
+/// is in `Report::error`, what the program did is in the steps.
 pub fn run(
     bundle: Bundle,
     policy: IsolationPolicy,
     judge_data: Option<&dyn Fn() -> Result<JudgeData, String>>,
 ) -> Report {
-    let mut report = solve(&bundle, policy);
-    if let (Some(judge_data), None) = (judge_data, &report.error) {
-        check::check_tests(&bundle, policy, judge_data, &mut report);
+    let read = |fetch: &dyn Fn() -> Result<JudgeData, String>| -> Result<JudgeData, String> {
+        let data = fetch().map_err(|err| format!("reading the judge data: {err}"))?;
+        if data.job_id != bundle.job_id || data.answers.len() != bundle.tests.len() {
+            return Err(format!("the judge data is not for this job's {} tests", bundle.tests.len()));
+        }
+        Ok(data)
+    };
+    let early = match (bundle.interactive, judge_data) {
+        (false, _) => None,
+        (true, None) => return not_run(&bundle, "an interactive job without judge data".to_owned()),
+        (true, Some(fetch)) => match read(fetch) {
+            Ok(data) if data.interactor.is_some() => Some(data),
+            Ok(_) => return not_run(&bundle, "an interactive job's judge data has no interactor".to_owned()),
+            Err(error) => return not_run(&bundle, error),
+        },
+    };
+    let interaction = early.as_ref().and_then(|data| Some((data.interactor.as_ref()?, data.answers.as_slice())));
+    let mut report = solve(&bundle, policy, interaction);
+    let pending = check::pending(&report);
+    if report.error.is_some() || pending.is_empty() {
+        return report;
+    }
+    let data = match (early, judge_data) {
+        (Some(data), _) => data,
+        (None, Some(fetch)) => match read(fetch) {
+            Ok(data) => data,
+            Err(error) => {
+                report.error = Some(error);
+                return report;
+            }
+        },
+        (None, None) => return report,
+    };
+    if let Some(checker) = &data.checker {
+        check::check_tests(checker, &data.answers, &bundle, policy, &mut report, &pending);
     }
     report
 }
 
-/// The solution's compile step and tests, in a sandbox dropped (every process of it gone)
-/// before this returns.
-fn solve(bundle: &Bundle, policy: IsolationPolicy) -> Report {
+/// The solution's compile step and tests (each beside the interactor given, with its answers),
+/// in a sandbox dropped (every process of it gone) before this returns.
+fn solve(bundle: &Bundle, policy: IsolationPolicy, interaction: Option<(&HelperProgram, &[Option<Output>])>) -> Report {
     let Some(lang) = language::find(&bundle.language) else {
         return not_run(bundle, format!("this runner does not know the language {:?}", bundle.language));
     };
@@ -55,15 +91,16 @@ fn solve(bundle: &Bundle, policy: IsolationPolicy) -> Report {
         tests: Vec::new(),
         error: None,
         checker_compile: None,
+        interactor_compile: None,
     };
     if let Err(unmet) = policy.check(sandbox.isolation()) {
         warn!(job_id = %bundle.job_id, %unmet, "isolation policy not met; nothing runs");
         report.error = Some(format!("no program was run: {unmet}"));
         return report;
     }
-    if let Err(err) = run_steps(&mut sandbox, lang, bundle, &mut report) {
+    if let Err(err) = run_steps(&mut sandbox, lang, bundle, policy, interaction, &mut report) {
         warn!(job_id = %bundle.job_id, %err, "sandbox run failed");
-        report.error = Some(format!("sandbox failure: {err}"));
+        report.error = Some(err);
     }
     report
 }
@@ -90,6 +127,7 @@ fn not_run(bundle: &Bundle, error: String) -> Report {
         tests: Vec::new(),
         error: Some(error),
         checker_compile: None,
+        interactor_compile: None,
     }
 }
 
@@ -97,9 +135,12 @@ fn run_steps(
     sandbox: &mut Sandbox,
     lang: &Language,
     bundle: &Bundle,
+    policy: IsolationPolicy,
+    interaction: Option<(&HelperProgram, &[Option<Output>])>,
     report: &mut Report,
-) -> Result<(), sandbox::SandboxError> {
-    if let Some(step) = compile(sandbox, lang, &bundle.compile_options, &bundle.compile_limits)? {
+) -> Result<(), String> {
+    let failure = |err: sandbox::SandboxError| format!("sandbox failure: {err}");
+    if let Some(step) = compile(sandbox, lang, &bundle.compile_options, &bundle.compile_limits).map_err(failure)? {
         let compiled = step.succeeded();
         debug!(job_id = %bundle.job_id, compiled, "compile step done");
         report.compile = Some(step);
@@ -107,6 +148,19 @@ fn run_steps(
             return Ok(());
         }
     }
+    let mut interactor = match interaction {
+        None => None,
+        Some((program, answers)) => match interact::prepare(program, answers, bundle, policy)? {
+            Prepared::Ready(interactor, compiled) => {
+                report.interactor_compile = compiled;
+                Some(interactor)
+            }
+            Prepared::DidNotCompile(step) => {
+                report.interactor_compile = Some(step);
+                return Ok(());
+            }
+        },
+    };
     // One budget for every test's output: a test past it is stopped at the output limit.
     let mut budget = bundle.output_budget_bytes;
     let mut progress = Progress::new(&bundle.groups, bundle.tests.len());
@@ -117,7 +171,7 @@ fn run_steps(
             continue;
         }
         let Some(stdin) = test.input_bytes() else {
-            return Err(sandbox::SandboxError::InvalidCommand("a test's base64 input does not decode".into()));
+            return Err("a test's base64 input does not decode".to_owned());
         };
         let argv: Vec<&str> = lang.run.iter().copied().chain(bundle.args.iter().map(String::as_str)).collect();
         let run = RunCommand {
@@ -126,15 +180,22 @@ fn run_steps(
             keep_order: bundle.streams.keep_order,
             ..command(lang, &argv, stdin.into_owned(), &bundle.limits, false)
         };
-        let step = match sandbox.run(&run) {
-            Ok(outcome) => {
-                budget = budget.saturating_sub((outcome.stdout.len() + outcome.stderr.len()) as u64);
-                step_report(outcome)
+        let ran = match &mut interactor {
+            Some(interactor) => interactor.run_test(sandbox, &run, t, &run.stdin)?,
+            None => sandbox.run(&run).map(|outcome| {
+                let written = (outcome.stdout.len() + outcome.stderr.len()) as u64;
+                (step_report(outcome), written)
+            }),
+        };
+        let step = match ran {
+            Ok((step, written)) => {
+                budget = budget.saturating_sub(written);
+                step
             }
             // What the compiler made (or, with its options, failed to make) cannot start: the
             // program's failure, not the platform's.
             Err(err @ sandbox::SandboxError::Exec { .. }) if lang.compile.is_some() => not_started(&err),
-            Err(err) => return Err(err),
+            Err(err) => return Err(failure(err)),
         };
         let failed = !step.succeeded();
         progress.record(t, !failed);
@@ -207,5 +268,6 @@ pub(crate) fn step_report(outcome: RunOutcome) -> StepReport {
         order: outcome.order,
         skipped: false,
         check: None,
+        interaction: None,
     }
 }

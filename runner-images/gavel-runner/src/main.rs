@@ -71,6 +71,7 @@ fn run(args: Vec<String>) -> anyhow::Result<ExitCode> {
             tests: Vec::new(),
             error: Some(error),
             checker_compile: None,
+            interactor_compile: None,
         },
     };
     let body = serde_json::to_vec(&report).context("encoding the report")?;

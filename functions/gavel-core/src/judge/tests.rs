@@ -7,7 +7,14 @@ fn isolation() -> Isolation {
 }
 
 fn spec(checker: Checker, tests: Vec<TestCase>, stop_on_first_failure: bool) -> JudgeSpec {
-    JudgeSpec { checker, tests, stop_on_first_failure, report_limit_bytes: 1 << 20, groups: Vec::new() }
+    JudgeSpec {
+        checker,
+        tests,
+        stop_on_first_failure,
+        report_limit_bytes: 1 << 20,
+        groups: Vec::new(),
+        interactor: None,
+    }
 }
 
 fn case(input: &str, expected: Option<&str>, hidden: bool) -> TestCase {
@@ -26,7 +33,15 @@ fn ran(stdout: &str) -> StepReport {
 }
 
 fn report(compile: Option<StepReport>, tests: Vec<StepReport>) -> Report {
-    Report { job_id: JobId::new(), isolation: isolation(), compile, tests, error: None, checker_compile: None }
+    Report {
+        job_id: JobId::new(),
+        isolation: isolation(),
+        compile,
+        tests,
+        error: None,
+        checker_compile: None,
+        interactor_compile: None,
+    }
 }
 
 fn completed(outcome: Outcome) -> JobResult {
@@ -265,6 +280,74 @@ fn only_a_custom_checkers_jobs_carry_judge_data() {
     let with = spec(custom(), tests.clone(), false);
     let carried = judge_data(&with, &job_id).expect("a custom checker's job has judge data");
     assert_eq!(carried.answers, vec![Some(Output::text("2")), None]);
-    assert_eq!(Checker::Custom(carried.checker), with.checker);
+    assert_eq!(carried.checker.map(Checker::Custom), Some(with.checker));
+    assert_eq!(carried.interactor, None);
     assert_eq!(judge_data(&spec(Checker::Lines, tests, false), &job_id), None);
+}
+
+fn interactive(tests: Vec<TestCase>, checker: Checker) -> JudgeSpec {
+    let interactor =
+        crate::helper::HelperProgram { language: "cpp".into(), code: "int main(){}".into(), files: vec![] };
+    JudgeSpec { interactor: Some(interactor), ..spec(checker, tests, false) }
+}
+
+/// A solution's step in an interactive problem: its exit, the interactor's, its output file.
+fn exchanged(solution: StepReport, interactor_exit: i32, said: &str, output: &str) -> StepReport {
+    let interaction =
+        HelperRun { exit_code: Some(interactor_exit), message: Output::text(said), ..HelperRun::default() };
+    StepReport { interaction: Some(interaction), stdout: Output::encode(output.as_bytes()), ..solution }
+}
+
+#[test]
+fn an_interactive_test_is_judged_by_the_limits_then_the_interactor_then_the_exit_then_the_output() {
+    let tests = vec![case("", Some("42\n"), false); 6];
+    let spec = interactive(tests, Checker::Lines);
+    let ok = ran("");
+    let slow = StepReport { limit: Some(LimitHit::WallTime), exit_code: None, signal: Some(9), ..ran("") };
+    let piped = StepReport { exit_code: None, signal: Some(13), ..ran("") };
+    let steps = vec![
+        exchanged(ok.clone(), 0, "ok guessed in 7 queries", "42\n"),
+        exchanged(ok.clone(), 0, "ok", "41\n"),
+        // It hung after the interactor gave up on it: its own limit decides.
+        exchanged(slow, 1, "wrong answer too many queries", ""),
+        // It died writing to an interactor that had quit: the interactor's verdict.
+        exchanged(piped.clone(), 1, "wrong answer 50 is not the number", ""),
+        exchanged(piped, 0, "ok", "42\n"),
+        exchanged(ok, 3, "FAIL the secret is out of range", ""),
+    ];
+    let result = completed(judge(&spec, report(None, steps)));
+    use Verdict::*;
+    assert_eq!(
+        result.tests.iter().map(|t| t.verdict).collect::<Vec<_>>(),
+        [Accepted, WrongAnswer, TimeLimitExceeded, WrongAnswer, RuntimeError, InternalError]
+    );
+    let messages: Vec<_> = result.tests.iter().map(|t| t.checker_message.as_deref()).collect();
+    assert_eq!(messages[0], Some("ok guessed in 7 queries"));
+    assert_eq!(messages[3], Some("wrong answer 50 is not the number"));
+    assert!(messages[5].is_some_and(|m| m.starts_with("the interactor failed (exit code 3)")), "{:?}", messages[5]);
+    assert_eq!(result.tests[0].stdout, "42\n", "the output judged is the interactor's output file");
+}
+
+#[test]
+fn an_interactor_that_does_not_compile_fails_every_test_as_an_internal_error() {
+    let spec = interactive(vec![case("", None, false), case("", None, true)], Checker::Lines);
+    let mut broken = report(None, vec![]);
+    broken.interactor_compile =
+        Some(StepReport { exit_code: Some(1), stderr: Output::text("error: x"), ..StepReport::default() });
+    let result = completed(judge(&spec, broken));
+    assert_eq!(result.tests.iter().map(|t| t.verdict).collect::<Vec<_>>(), [Verdict::InternalError; 2]);
+    let message = result.tests[0].checker_message.as_deref().unwrap_or_default();
+    assert!(message.starts_with("the interactor did not compile (exit code 1)"), "{message}");
+    assert_eq!(result.tests[1].checker_message, None, "hidden");
+}
+
+#[test]
+fn after_the_interactor_a_custom_checker_judges_its_output_file() {
+    let spec = interactive(vec![case("", Some("7"), false)], custom());
+    let check =
+        HelperRun { exit_code: Some(1), message: Output::text("wrong answer path too long"), ..HelperRun::default() };
+    let step = StepReport { check: Some(check), ..exchanged(ran(""), 0, "ok", "1 2 3") };
+    let result = completed(judge(&spec, report(None, vec![step])));
+    assert_eq!(result.tests[0].verdict, Verdict::WrongAnswer);
+    assert_eq!(result.tests[0].checker_message.as_deref(), Some("wrong answer path too long"));
 }

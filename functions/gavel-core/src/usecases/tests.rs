@@ -79,6 +79,7 @@ fn report(job_id: &JobId, outputs: &[&[u8]]) -> Vec<u8> {
         tests,
         error: None,
         checker_compile: None,
+        interactor_compile: None,
     })
     .expect("json")
 }
@@ -186,7 +187,8 @@ async fn only_a_custom_checkers_runner_is_given_judge_data_and_the_bundle_never_
     let stored = blobs.blobs.lock().expect("lock").get(&keys::judge_data(&custom)).cloned().expect("judge data");
     let data: crate::runner::JudgeData = serde_json::from_slice(&stored).expect("judge data");
     assert_eq!(data.answers, vec![Some(Output::text("1\n")), Some(Output::text("2\n"))]);
-    assert_eq!((data.checker.language.as_str(), data.checker.code.as_str()), ("python", "pass"));
+    let checker = data.checker.expect("the checker");
+    assert_eq!((checker.language.as_str(), checker.code.as_str(), data.interactor), ("python", "pass", None));
     let bundle = String::from_utf8_lossy(&blobs.blobs.lock().expect("lock")[&keys::bundle(&custom)]).into_owned();
     assert!(!bundle.contains("\"pass\"") && !bundle.contains("expected"), "the bundle holds neither: {bundle}");
 

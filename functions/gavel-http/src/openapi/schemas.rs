@@ -46,6 +46,7 @@ pub(super) fn schemas() -> Value {
                 "outputs": described(string_list(), "...and their expected outputs, in the same order"),
                 "limits": schema("Limits"),
                 "checker": schema("Checker"),
+                "interactor": schema("Interactor"),
                 "stop_on_first_failure": { "type": "boolean", "default": false },
                 "args": {
                     "type": "array",
@@ -212,6 +213,31 @@ pub(super) fn schemas() -> Value {
                 }
             ],
             "discriminator": { "propertyName": "mode" }
+        },
+        "Interactor": {
+            "type": "object", "required": ["language", "code"], "additionalProperties": false,
+            "description": "An interactive problem's interactor, testlib's protocol. Compiled once per job in a \
+                            sandbox of its own; in every test it runs beside the solution (each in its own \
+                            sandbox), the solution's stdout piped straight to its stdin and its stdout to the \
+                            solution's stdin, as `interactor input output answer` (the test's input, the output \
+                            file it writes, the expected output or empty; at /dev/fd/3, 4, 5). The output file is \
+                            then the test's output: judged by the checker (a custom one reads it as the program's \
+                            output), and shown as the test's stdout. Verdicts: the solution's own limits first (a \
+                            solution that waits forever is time_limit_exceeded), then the interactor's exit code \
+                            as a checker's (a solution that dies after the interactor rejected it gets the \
+                            interactor's wrong_answer), then the solution's exit, then the checker. Time and \
+                            memory are the solution's; the interactor has a checker's limits, and outlives the \
+                            solution's wall time by 5 s. The runner reads an interactive problem's judge data \
+                            (interactor, answers) before the first test, and gives it to the interactor's sandbox \
+                            alone.",
+            "properties": {
+                "language": {
+                    "type": "string",
+                    "description": "c, cpp, python (every runner carries them), or the solution's own"
+                },
+                "code": { "type": "string" },
+                "files": { "type": "array", "items": schema("SourceFile"), "description": "testlib.h, headers" }
+            }
         },
         "Accepted": {
             "type": "object",

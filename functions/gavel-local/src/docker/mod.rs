@@ -313,7 +313,10 @@ impl TaskLauncher for DockerTaskLauncher {
         let ran = started.elapsed();
         // The report comes from a directory the container could write: no link is followed, and
         // no more is read than this job's outputs can take.
-        let (written, limit) = (run.report(), judge::report_limit(&bundle, task.judge_data_url.is_some()));
+        let (written, limit) = (
+            run.report(),
+            judge::report_limit(&bundle, if task.judge_data_url.is_some() { judge::MAX_HELPERS } else { 0 }),
+        );
         let collected = match off_thread(move || read_capped(&written, limit)).await {
             Err(err) if err.kind() == io::ErrorKind::FileTooLarge => Err(LaunchError::Fatal(format!(
                 "the runner's report is larger than {limit} bytes, the most this job's outputs can take; it was not read"

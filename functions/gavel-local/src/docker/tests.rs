@@ -90,6 +90,7 @@ fn reports_say_what_the_container_adds_and_unreadable_ones_pass_as_they_are() {
         tests: Vec::new(),
         error: None,
         checker_compile: None,
+        interactor_compile: None,
     };
     let mut plain = report.clone();
     plain.isolation.notes.truncate(1);
