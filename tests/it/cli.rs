@@ -82,3 +82,23 @@ fn languages_lists_the_catalogue() {
         assert!(row.contains("yes"), "{id} is installed on this machine: {row}");
     }
 }
+
+/// `gavel bench`, small: every figure is printed against its bare baseline and its target (the
+/// figures themselves are the benchmark's to report, not a test's to time).
+#[test]
+fn bench_reports_each_figure_against_its_baseline() {
+    let (code, stdout, stderr) =
+        gavel(&["bench", "--runs", "3", "--latency-jobs", "1", "--throughput-jobs", "4", "--rounds", "1"]);
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    for (figure, baseline) in [
+        ("C (`true`)", "bare "),
+        ("Python (`python3 -c pass`)", "bare "),
+        ("job ", "bare runs' sum"),
+        ("gavel ", "% of bare capacity"),
+    ] {
+        let line = stdout.lines().find(|l| l.starts_with(figure)).unwrap_or_else(|| panic!("no {figure}: {stdout}"));
+        assert!(line.contains(baseline) && line.contains("target"), "{line}");
+        assert!(line.contains(": met") || line.contains(": MISSED"), "{line}");
+    }
+    assert!(stdout.contains("isolation full"), "the full sandbox ran: {stdout}");
+}

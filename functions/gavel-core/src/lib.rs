@@ -15,6 +15,7 @@ pub mod program;
 pub mod request;
 pub mod runner;
 pub mod scoring;
+pub mod signals;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod usecases;

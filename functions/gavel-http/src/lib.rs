@@ -13,7 +13,7 @@ use gavel_core::ServerLimits;
 use gavel_core::isolation::{Isolation, IsolationPolicy};
 use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore};
-use tokio::sync::Notify;
+use gavel_core::signals::JobSignals;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -55,8 +55,8 @@ pub struct AppState {
     pub policy: IsolationPolicy,
     pub version: String,
     /// Where the deployment can tell that a job may have finished (the embedded workers), long
-    /// polls wake on it; elsewhere they re-read the store with a backoff.
-    pub job_finished: Option<Arc<Notify>>,
+    /// polls wake on its signal; elsewhere they re-read the store with a backoff.
+    pub job_finished: Option<Arc<JobSignals>>,
     /// The longest a long poll holds a request here (at most [`MAX_WAIT_SECS`]): behind API
     /// Gateway, which ends requests after 29 s, less than that. A longer `?wait=` is accepted and
     /// answered with the job's state at this deadline.

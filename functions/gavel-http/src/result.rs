@@ -8,10 +8,10 @@ use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use gavel_core::job::{JobResult, JobStatus};
 use gavel_core::ports::JobStore;
+use gavel_core::signals::JobSignals;
 use gavel_core::usecases::{self, GetError};
 use gavel_core::{JobId, JobRecord};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::Ctx;
@@ -51,31 +51,28 @@ fn wait_of(query: Result<Query<ResultQuery>, QueryRejection>) -> Result<Duration
     }
 }
 
-/// Re-reads the job until it is terminal or `wait` has passed: after each `finished` signal, and
-/// otherwise with a backoff between reads.
+/// Re-reads the job until it is terminal or `wait` has passed: after each signal of this job,
+/// and otherwise with a backoff between reads.
 pub(crate) async fn wait_for(
     store: &dyn JobStore,
-    finished: Option<&Notify>,
+    finished: Option<&JobSignals>,
     job_id: &str,
     wait: Duration,
 ) -> Result<JobRecord, GetError> {
     let deadline = Instant::now() + wait;
     let mut pause = FIRST_POLL;
+    let id = job_id.parse::<JobId>().ok();
     loop {
-        // Listening before the read, so a job finishing in between is not missed.
-        let signal = finished.map(Notify::notified);
-        tokio::pin!(signal);
-        if let Some(signal) = signal.as_mut().as_pin_mut() {
-            signal.enable();
-        }
+        // Waiting before the read, so a job finishing in between is not missed.
+        let signal = finished.zip(id.as_ref()).map(|(signals, id)| signals.wait(id));
         let record = usecases::get(store, job_id, Utc::now()).await?;
         let now = Instant::now();
         if record.status.is_terminal() || now >= deadline {
             return Ok(record);
         }
         let signalled = async {
-            match signal.as_mut().as_pin_mut() {
-                Some(signal) => signal.await,
+            match signal {
+                Some(signal) => drop(signal.await),
                 None => std::future::pending().await,
             }
         };
@@ -243,5 +240,41 @@ mod tests {
         let failed = JobRecord { status: JobStatus::Failed, error: Some("not queued".into()), ..pending };
         let view = serde_json::to_value(JobView::from(failed)).expect("serializes");
         assert_eq!(view["error"], "not queued");
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use std::sync::Arc;
+
+    use gavel_core::job::Outcome;
+    use gavel_core::testing::MemoryJobStore;
+
+    use super::*;
+
+    /// On a paused clock, no time passes unless a sleep is what woke the poll: a poll woken by its
+    /// job's signal answers at the very instant the job ended, one woken by another job's does not.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_poll_wakes_on_its_own_jobs_signal() {
+        let (store, signals) = (Arc::new(MemoryJobStore::default()), Arc::new(JobSignals::default()));
+        let (job, other) = (JobId::new(), JobId::new());
+        for id in [&job, &other] {
+            store.create(&JobRecord::pending(id.clone(), "python", Utc::now())).await.expect("created");
+        }
+        let started = Instant::now();
+        let poll = tokio::spawn({
+            let (store, signals, job) = (Arc::clone(&store), Arc::clone(&signals), job.clone());
+            async move { wait_for(&*store, Some(&signals), job.as_str(), Duration::from_secs(20)).await }
+        });
+        tokio::task::yield_now().await;
+        // Another job's end wakes nothing: the poll is still waiting when this one's comes.
+        signals.signal(&other);
+        tokio::task::yield_now().await;
+        assert!(!poll.is_finished());
+        store.finish(&job, Outcome::Failed("done".into()), Utc::now()).await.expect("finished");
+        signals.signal(&job);
+        let record = poll.await.expect("the poll").expect("the record");
+        assert_eq!(record.status, JobStatus::Failed);
+        assert_eq!(started.elapsed(), Duration::ZERO, "woken by the signal, not by a backoff sleep");
     }
 }

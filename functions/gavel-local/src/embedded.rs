@@ -17,7 +17,7 @@ use gavel_core::hooks::{JobEnded, NotifyingJobStore};
 use gavel_core::isolation::{Isolation, IsolationPolicy};
 use gavel_core::language::LanguageStatus;
 use gavel_core::ports::{BlobStore, JobQueue, JobStore, TaskLauncher};
-use tokio::sync::Notify;
+use gavel_core::signals::JobSignals;
 use tracing::{info, warn};
 
 use crate::LocalError;
@@ -86,7 +86,7 @@ pub struct Embedded {
     pub isolation: Isolation,
     pub policy: IsolationPolicy,
     /// Poked by the workers whenever a job was handled; see [`WorkerDeps::job_handled`].
-    pub job_handled: Arc<Notify>,
+    pub job_handled: Arc<JobSignals>,
     workers: WorkerConfig,
     sweep_every: Duration,
 }
@@ -133,7 +133,7 @@ impl Embedded {
             languages,
             isolation,
             policy: config.policy,
-            job_handled: Arc::new(Notify::new()),
+            job_handled: Arc::default(),
             workers: config.workers,
             sweep_every: config.sweep_every,
         })

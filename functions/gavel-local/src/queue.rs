@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tracing::error;
 
 use crate::LocalError;
-use crate::db::{Db, DbError, nanos_after, to_nanos};
+use crate::db::{CachedStatements, Db, DbError, nanos_after, to_nanos};
 
 const SERVICE: &str = "job queue";
 
@@ -70,7 +70,7 @@ impl SqliteJobQueue {
                 let now = to_nanos(now)?;
                 loop {
                     let taken = conn
-                        .query_row(
+                        .query_row_cached(
                             "UPDATE queue SET visible_at = ?2, attempts = attempts + 1, leased = 1
                              WHERE seq = (SELECT seq FROM queue WHERE visible_at <= ?1 ORDER BY seq LIMIT 1)
                              RETURNING seq, message, attempts",
@@ -84,7 +84,7 @@ impl SqliteJobQueue {
                         Err(err) => {
                             // Nothing can ever process it; keeping it would block a slot forever.
                             error!(seq, %err, "dropping an unreadable queue message");
-                            conn.execute("DELETE FROM queue WHERE seq = ?1", [seq])?;
+                            conn.execute_cached("DELETE FROM queue WHERE seq = ?1", [seq])?;
                         }
                     }
                 }
@@ -99,7 +99,7 @@ impl SqliteJobQueue {
         self.db
             .call(SERVICE, move |conn| {
                 let until = nanos_after(to_nanos(now)?, lease_for);
-                let changed = conn.execute(
+                let changed = conn.execute_cached(
                     "UPDATE queue SET visible_at = ?3 WHERE seq = ?1 AND attempts = ?2 AND leased = 1",
                     params![seq, attempts, until],
                 )?;
@@ -114,7 +114,7 @@ impl SqliteJobQueue {
         self.db
             .call(SERVICE, move |conn| {
                 let changed =
-                    conn.execute("DELETE FROM queue WHERE seq = ?1 AND attempts = ?2", params![seq, attempts])?;
+                    conn.execute_cached("DELETE FROM queue WHERE seq = ?1 AND attempts = ?2", params![seq, attempts])?;
                 Ok(changed > 0)
             })
             .await
@@ -126,7 +126,7 @@ impl SqliteJobQueue {
         self.db
             .call(SERVICE, move |conn| {
                 let at = nanos_after(to_nanos(now)?, delay);
-                let changed = conn.execute(
+                let changed = conn.execute_cached(
                     "UPDATE queue SET visible_at = ?3, leased = 0 WHERE seq = ?1 AND attempts = ?2",
                     params![seq, attempts, at],
                 )?;
@@ -142,7 +142,7 @@ impl SqliteJobQueue {
         let released = self
             .db
             .call(SERVICE, move |conn| {
-                let changed = conn.execute(
+                let changed = conn.execute_cached(
                     "UPDATE queue SET visible_at = ?3, leased = 0, attempts = attempts - 1
                      WHERE seq = ?1 AND attempts = ?2",
                     params![seq, attempts, to_nanos(now)?],
@@ -161,8 +161,10 @@ impl SqliteJobQueue {
         let recovered = self
             .db
             .call(SERVICE, move |conn| {
-                let changed =
-                    conn.execute("UPDATE queue SET visible_at = ?1, leased = 0 WHERE leased = 1", [to_nanos(now)?])?;
+                let changed = conn.execute_cached(
+                    "UPDATE queue SET visible_at = ?1, leased = 0 WHERE leased = 1",
+                    [to_nanos(now)?],
+                )?;
                 Ok(changed as u64)
             })
             .await?;
@@ -190,7 +192,7 @@ impl JobQueue for SqliteJobQueue {
             .call(SERVICE, move |conn| {
                 let now = to_nanos(now)?;
                 // One statement checks room and inserts, so concurrent enqueues cannot overfill.
-                let changed = conn.execute(
+                let changed = conn.execute_cached(
                     "INSERT INTO queue (message, enqueued_at, visible_at)
                      SELECT ?1, ?2, ?2 WHERE (SELECT COUNT(*) FROM queue) < ?3",
                     params![json, now, i64::try_from(capacity).unwrap_or(i64::MAX)],
@@ -208,7 +210,7 @@ impl JobQueue for SqliteJobQueue {
     async fn depth(&self) -> Result<u64, Unavailable> {
         self.db
             .call(SERVICE, |conn| {
-                let count: i64 = conn.query_row("SELECT COUNT(*) FROM queue", [], |row| row.get(0))?;
+                let count: i64 = conn.query_row_cached("SELECT COUNT(*) FROM queue", [], |row| row.get(0))?;
                 u64::try_from(count).map_err(|_| DbError::Data(format!("negative queue count {count}")))
             })
             .await

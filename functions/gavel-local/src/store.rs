@@ -10,7 +10,7 @@ use gavel_core::ports::{ItemWindow, JobStore, ListPage, PageBuilder, Unavailable
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::LocalError;
-use crate::db::{Db, DbError, from_nanos, to_nanos};
+use crate::db::{CachedStatements, Db, DbError, from_nanos, to_nanos};
 
 const SERVICE: &str = "job store";
 
@@ -66,7 +66,7 @@ impl SqliteJobStore {
     pub async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<Vec<JobId>, Unavailable> {
         self.db
             .call(SERVICE, move |conn| {
-                let mut statement = conn.prepare("DELETE FROM jobs WHERE expires_at <= ?1 RETURNING id")?;
+                let mut statement = conn.prepare_cached("DELETE FROM jobs WHERE expires_at <= ?1 RETURNING id")?;
                 let ids = statement.query_map([to_nanos(now)?], |row| row.get::<_, String>(0))?;
                 ids.map(|id| id.map_err(DbError::from).and_then(|id| parse_id(&id))).collect()
             })
@@ -82,7 +82,7 @@ impl JobStore for SqliteJobStore {
             .call(SERVICE, move |conn| {
                 let result = record.result.as_ref().map(serde_json::to_string).transpose().map_err(corrupt)?;
                 let (tag, items) = record.listing.map(|listing| (listing.tag, listing.items)).unzip();
-                conn.execute(
+                conn.execute_cached(
                     &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                     params![
                         record.id.as_str(),
@@ -108,7 +108,7 @@ impl JobStore for SqliteJobStore {
         self.db
             .call(SERVICE, move |conn| {
                 let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND expires_at > ?2");
-                let row = conn.query_row(&sql, params![id.as_str(), to_nanos(now)?], read_row).optional()?;
+                let row = conn.query_row_cached(&sql, params![id.as_str(), to_nanos(now)?], read_row).optional()?;
                 row.map(RawRecord::into_record).transpose()
             })
             .await
@@ -120,7 +120,7 @@ impl JobStore for SqliteJobStore {
             .call(SERVICE, move |conn| {
                 let now = to_nanos(now)?;
                 // A redelivered job runs again, so started_at tells when the latest run began.
-                let changed = conn.execute(
+                let changed = conn.execute_cached(
                     "UPDATE jobs SET status = 'running', started_at = ?2
                      WHERE id = ?1 AND status IN ('pending', 'running') AND expires_at > ?2",
                     params![id.as_str(), now],
@@ -140,7 +140,7 @@ impl JobStore for SqliteJobStore {
                     Outcome::Completed(result) => (Some(serde_json::to_string(&result).map_err(corrupt)?), None),
                     Outcome::Failed(error) => (None, Some(error)),
                 };
-                let changed = conn.execute(
+                let changed = conn.execute_cached(
                     "UPDATE jobs SET status = ?3, finished_at = ?2, started_at = COALESCE(started_at, ?2),
                          result = ?4, error = ?5
                      WHERE id = ?1 AND status IN ('pending', 'running') AND expires_at > ?2",
@@ -156,7 +156,7 @@ impl JobStore for SqliteJobStore {
         self.db
             .call(SERVICE, move |conn| {
                 let now = to_nanos(now)?;
-                let deleted = conn.execute(
+                let deleted = conn.execute_cached(
                     "DELETE FROM jobs WHERE id = ?1 AND status IN ('completed', 'failed') AND expires_at > ?2",
                     params![id.as_str(), now],
                 )?;
@@ -174,7 +174,7 @@ impl JobStore for SqliteJobStore {
         let tag = tag.to_owned();
         self.db
             .call(SERVICE, move |conn| {
-                let mut statement = conn.prepare(
+                let mut statement = conn.prepare_cached(
                     "SELECT id, list_items FROM jobs WHERE list_tag = ?1 AND expires_at > ?2
                      ORDER BY created_at DESC, rowid DESC",
                 )?;
@@ -192,7 +192,7 @@ impl JobStore for SqliteJobStore {
 }
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let mut statement = conn.prepare("SELECT name FROM pragma_table_info('jobs')")?;
+    let mut statement = conn.prepare_cached("SELECT name FROM pragma_table_info('jobs')")?;
     let present = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
     for (name, kind) in ADDED_COLUMNS {
         if !present.iter().any(|column| column == name) {
@@ -209,9 +209,11 @@ fn transition(conn: &Connection, id: &JobId, now: i64, changed: usize) -> Result
         return Ok(Transition::Applied);
     }
     let status: Option<String> = conn
-        .query_row("SELECT status FROM jobs WHERE id = ?1 AND expires_at > ?2", params![id.as_str(), now], |row| {
-            row.get(0)
-        })
+        .query_row_cached(
+            "SELECT status FROM jobs WHERE id = ?1 AND expires_at > ?2",
+            params![id.as_str(), now],
+            |row| row.get(0),
+        )
         .optional()?;
     Ok(if status.is_some() { Transition::AlreadyTerminal } else { Transition::NotFound })
 }

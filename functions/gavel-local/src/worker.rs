@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, TimeDelta, Utc};
 use gavel_core::job::{RETENTION, Transition};
 use gavel_core::ports::{BlobStore, JobStore, TaskLauncher, Unavailable};
+use gavel_core::signals::JobSignals;
 use gavel_core::usecases::{self, CompleteError, DispatchError, Dispatched};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
@@ -66,8 +67,8 @@ pub struct WorkerDeps {
     pub blobs: Arc<dyn BlobStore>,
     pub launcher: Arc<dyn TaskLauncher>,
     pub queue: Arc<SqliteJobQueue>,
-    /// Poked whenever a job was handled, so long polls answer at once instead of at their next read.
-    pub job_handled: Arc<Notify>,
+    /// Signalled for each job handled, so its long polls answer at once instead of at their next read.
+    pub job_handled: Arc<JobSignals>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +220,7 @@ async fn handle(config: &WorkerConfig, deps: &WorkerDeps, lease: Lease, phase: &
         Some(Disposition::Retry) => deps.queue.retry_later(&lease, backoff(config, lease.attempts), now).await,
         None => deps.queue.release(&lease, now).await,
     };
-    deps.job_handled.notify_waiters();
+    deps.job_handled.signal(&job_id);
     match settled {
         Ok(true) => {}
         Ok(false) => debug!(job_id = %job_id, "the lease was lost before it was settled"),

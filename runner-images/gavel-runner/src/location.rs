@@ -68,7 +68,8 @@ pub fn store(url: &str, body: &[u8]) -> Result<(), LocationError> {
 
 /// Readers never see a half-written report. The file is made under a fresh name that nothing can
 /// already hold (`O_EXCL`, no symlink followed), readable by its owner only, then renamed over
-/// `path` (a rename replaces whatever is there, a planted link included, and follows none).
+/// `path` (a rename replaces whatever is there, a planted link included, and follows none). Not
+/// synced: the server reads it as soon as the runner exits, and keeps what it read.
 fn write_atomically(path: &Path, body: &[u8]) -> Result<(), LocationError> {
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |source| LocationError::File { path: path.to_owned(), source };
@@ -83,7 +84,7 @@ fn write_atomically(path: &Path, body: &[u8]) -> Result<(), LocationError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)
         .map_err(fail)?;
-    let written = file.write_all(body).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
+    let written = file.write_all(body).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

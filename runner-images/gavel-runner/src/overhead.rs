@@ -1,6 +1,7 @@
 //! `gavel-runner overhead`: what the sandbox costs per run on this host, measured where the
 //! sandbox is (so `gavel bench` needs no sandbox of its own): a program's bare fork+exec times,
-//! its times in one sandbox, and that sandbox's setup plus teardown.
+//! its times in one sandbox, that sandbox's setup plus teardown, and, where bubblewrap is
+//! installed, its times under `bwrap` with every namespace unshared (a well-known anchor).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,27 +11,13 @@ use serde_json::json;
 
 use crate::sandbox::{RunCommand, Sandbox, SandboxOptions};
 
-/// Runs `argv` `runs` times bare and `runs` times in one sandbox; the timings as JSON
-/// (`bare_us`, `sandboxed_us`, `setup_us`, and the `isolation` that ran).
+/// Runs `argv` `runs` times bare, `runs` times in one sandbox and `runs` times under bwrap,
+/// interleaved (a bare run, a sandboxed one, a bwrap one) so all see the same machine; the
+/// timings as JSON (`bare_us`, `sandboxed_us`, `bwrap_us` or why bwrap did not run as
+/// `bwrap_error`, `setup_us`, and the `isolation` that ran).
 pub fn measure(argv: &[String], runs: usize) -> anyhow::Result<serde_json::Value> {
     let Some((program, args)) = argv.split_first() else { bail!("overhead needs a program to run") };
     let label = argv.join(" ");
-    let mut bare = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        let status = Command::new(program)
-            .args(args)
-            // The binaries the sandbox runs, not whatever the caller's PATH finds first.
-            .env("PATH", gavel_core::language::TOOLCHAIN_PATH)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        bare.push(micros(started.elapsed()));
-        if !status.success() {
-            bail!("`{label}` failed bare: {status}");
-        }
-    }
     let setup_started = Instant::now();
     let mut sandbox = Sandbox::new(SandboxOptions::default())?;
     let setup = setup_started.elapsed();
@@ -41,8 +28,16 @@ pub fn measure(argv: &[String], runs: usize) -> anyhow::Result<serde_json::Value
         output_bytes: 64 << 10,
         ..RunCommand::default()
     };
-    let mut sandboxed = Vec::with_capacity(runs);
+    let (mut bare, mut sandboxed, mut bwrap) = (Vec::with_capacity(runs), Vec::with_capacity(runs), Vec::new());
+    let mut bwrap_error = bwrap_path().is_none().then(|| "bwrap is not installed".to_string());
     for _ in 0..runs {
+        bare.push(timed(Command::new(program).args(args)).map_err(|e| anyhow::anyhow!("`{label}` bare: {e}"))?);
+        if let (None, Some(path)) = (&bwrap_error, bwrap_path()) {
+            match timed(Command::new(path).args(BWRAP_ARGS).arg("--").args(argv)) {
+                Ok(took) => bwrap.push(took),
+                Err(e) => bwrap_error = Some(e),
+            }
+        }
         let started = Instant::now();
         let outcome = sandbox.run(&command)?;
         sandboxed.push(micros(started.elapsed()));
@@ -53,12 +48,64 @@ pub fn measure(argv: &[String], runs: usize) -> anyhow::Result<serde_json::Value
     let isolation = sandbox.isolation().level;
     let teardown_started = Instant::now();
     drop(sandbox);
-    Ok(json!({
+    let mut measured = json!({
         "bare_us": bare,
         "sandboxed_us": sandboxed,
         "setup_us": micros(setup + teardown_started.elapsed()),
         "isolation": isolation,
-    }))
+    });
+    match bwrap_error {
+        Some(error) => measured["bwrap_error"] = error.into(),
+        None => measured["bwrap_us"] = bwrap.into(),
+    }
+    Ok(measured)
+}
+
+/// bwrap as its users run untrusted code: a read-only `/usr` (and the usrmerge links), fresh
+/// `/proc`, `/dev` and `/tmp`, every namespace unshared, killed with its parent.
+const BWRAP_ARGS: &[&str] = &[
+    "--unshare-all",
+    "--die-with-parent",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+];
+
+fn bwrap_path() -> Option<std::path::PathBuf> {
+    gavel_core::language::TOOLCHAIN_PATH
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join("bwrap"))
+        .find(|p| p.is_file())
+}
+
+/// One run of `command` with no input or output; its wall time, or why it failed.
+fn timed(command: &mut Command) -> Result<u64, String> {
+    let started = Instant::now();
+    let status = command
+        // The binaries the sandbox runs, not whatever the caller's PATH finds first.
+        .env("PATH", gavel_core::language::TOOLCHAIN_PATH)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?;
+    let took = micros(started.elapsed());
+    if status.success() { Ok(took) } else { Err(format!("exited with {status}")) }
 }
 
 fn micros(duration: Duration) -> u64 {

@@ -68,7 +68,7 @@ pub use gavel_core::runner::LimitHit;
 
 pub use self::command::{MAX_EXTRA_FDS, RunCommand, RunFds, RunOutcome};
 pub use self::describe::probe;
-use self::describe::{describe, force_degraded_env, full_isolation_check, landlock_allowed};
+use self::describe::{describe, force_degraded_env, landlock_allowed};
 pub use self::memfile::{read_capped, scratch_file, sealed_file};
 pub use self::process::scrub_process_strings;
 use self::process::{make_scratch, reap, spawn_zygote, stop_zygote};
@@ -217,17 +217,16 @@ impl Sandbox {
             Self::degraded(&opts, &unique, Err(reason.to_string()), Err(reason.to_string()), lease)?
         } else {
             let cg = JobCgroup::create(&unique, opts.memory_bytes, pids_max(opts.processes));
-            match full_isolation_check() {
-                Ok(()) => match Self::full(&opts, &unique, cg, lease).map_err(|b| *b) {
-                    Ok(s) => s,
-                    // The check passed but this sandbox's setup failed: degrade, and say why.
-                    Err((SandboxError::Setup { step, source }, cg, lease)) => {
-                        tracing::warn!(%step, error = %source, "full isolation failed; degrading");
-                        Self::degraded(&opts, &unique, Err(format!("{step}: {source}")), cg, lease)?
-                    }
-                    Err((e, _, _)) => return Err(e),
-                },
-                Err(why) => Self::degraded(&opts, &unique, Err(why), cg, lease)?,
+            // Tried at once rather than after a probe zygote (which doubled a job's setup): where
+            // the host refuses a namespace or a mount the zygote says which step failed, and the
+            // degraded mode starts with that as its reason, in the isolation every result shows.
+            match Self::full(&opts, &unique, cg, lease).map_err(|b| *b) {
+                Ok(s) => s,
+                Err((SandboxError::Setup { step, source }, cg, lease)) => {
+                    tracing::debug!(%step, error = %source, "full isolation refused; degrading");
+                    Self::degraded(&opts, &unique, Err(format!("{step}: {source}")), cg, lease)?
+                }
+                Err((e, _, _)) => return Err(e),
             }
         };
         tracing::debug!(

@@ -18,14 +18,12 @@ use super::{SandboxError, SandboxOptions, cstring, filter, is_root, path_cstring
 /// or real directories elsewhere (bound read-only).
 const TOP_LEVEL: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
-/// Host `/etc` entries the toolchains need: the dynamic loader's cache and config, the
-/// alternatives links many `/usr/bin` commands point through, time zone, locale aliases, OS id,
-/// and Debian's Python site config. Nothing with secrets.
+/// Host `/etc` entries the toolchains need: the dynamic loader's cache and config, time zone,
+/// locale aliases, OS id, and Debian's Python site config. Nothing with secrets.
 const ETC_COPIED: &[&str] = &[
     "ld.so.cache",
     "ld.so.conf",
     "ld.so.conf.d",
-    "alternatives",
     "localtime",
     "locale.alias",
     "os-release",
@@ -39,6 +37,11 @@ const ETC_COPIED: &[&str] = &[
 const FORBIDDEN_PREFIXES: &[&str] = &["/proc", "/sys", "/dev", "/tmp", "/box", "/root", "/run"];
 const FORBIDDEN_EXACT: &[&str] =
     &["/", "/etc", "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/ssh"];
+
+/// The alternatives links many `/usr/bin` commands point through: hundreds of symlinks on a
+/// machine with many toolchains, bound read-only in one mount rather than copied link by link
+/// (which was a third of a job's sandbox setup).
+const ETC_BOUND: &[&str] = &["alternatives"];
 
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
@@ -216,6 +219,13 @@ impl Plan {
         b.file("etc/hostname", b"gavel\n".to_vec(), 0o644)?;
         for name in ETC_COPIED {
             b.copy(&Path::new("/etc").join(name), 2)?;
+        }
+        for name in ETC_BOUND {
+            let host = Path::new("/etc").join(name);
+            if host.is_dir() {
+                b.dir(&host)?;
+                b.bind_readonly(&host, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)?;
+            }
         }
         for dev in DEVICES {
             let host = Path::new("/dev").join(dev);

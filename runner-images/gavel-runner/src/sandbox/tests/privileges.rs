@@ -74,7 +74,7 @@ fn degraded_mode_needs_no_dac_override() {
 /// zygotes inherit that; a zygote that maps a user namespace must still be able to.
 #[test]
 fn a_non_dumpable_host_still_gets_the_full_sandbox() {
-    let allowed = full_isolation_check();
+    let allowed = super::super::describe::full_isolation_check();
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let scratch = make_scratch(&format!("gavel-{}-nodump", std::process::id()), 0o700).expect("scratch");
