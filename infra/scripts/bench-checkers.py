@@ -23,7 +23,7 @@ import statistics
 import sys
 from datetime import datetime
 
-from scratch_serve import request, scratch_serve
+from scratch_serve import run_job, scratch_serve
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOLUTION = "a, b = map(int, input().split())\nprint(a + b)"
@@ -83,11 +83,8 @@ def job_seconds(base, data, judging, tests):
     }
     if interactor:
         body["interactor"] = interactor
-    job_id = json.loads(request(base, "/execute", body))["job_id"]
-    while True:
-        view = json.loads(request(base, f"/result/{job_id}?wait=30"))
-        if view["status"] in ("completed", "failed"):
-            break
+    job_id, raw = run_job(base, body)
+    view = json.loads(raw)
     if view.get("verdict") != "accepted":
         sys.exit(f"a benchmark job was not accepted: {json.dumps(view)[:500]}")
     started, finished = (datetime.fromisoformat(view[k].replace("Z", "+00:00")) for k in ("started_at", "finished_at"))

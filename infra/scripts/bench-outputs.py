@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from scratch_serve import request, scratch_serve
+from scratch_serve import run_job, scratch_serve
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROGRAM = """import os
@@ -56,12 +56,8 @@ def main():
             "limits": {"output_kb": 8192, "job_output_kb": 65536, "time_ms": 5000, "wall_time_ms": 10000},
         }
         started = time.monotonic()
-        job_id = json.loads(request(base, "/execute", job))["job_id"]
-        while True:
-            raw_result = request(base, f"/result/{job_id}?wait=30")
-            view = json.loads(raw_result)
-            if view["status"] in ("completed", "failed"):
-                break
+        _, raw_result = run_job(base, job)
+        view = json.loads(raw_result)
         elapsed = time.monotonic() - started
         peak = status_kb(server.pid, "VmHWM")
         if view["status"] != "completed":

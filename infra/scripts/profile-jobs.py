@@ -25,7 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from scratch_serve import run_job
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FREQUENCY = 1999
@@ -43,26 +44,16 @@ def part_of(comm):
     return next(name for name, pattern in PARTS if pattern.search(comm))
 
 
-def request(base, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as answer:
-        return json.loads(answer.read())
-
-
 def judge(base, tests):
     body = {
         "language": "python",
         "code": "a, b = map(int, input().split())\nprint(a + b)",
         "tests": [{"input": f"{i} {i}\n", "expected_output": f"{2 * i}\n"} for i in range(tests)],
     }
-    job_id = request(base, "/execute", body)["job_id"]
-    while True:
-        view = request(base, f"/result/{job_id}?wait=30")
-        if view["status"] in ("completed", "failed"):
-            if view.get("verdict") != "accepted":
-                sys.exit(f"a profiled job was not accepted: {json.dumps(view)[:400]}")
-            return
+    _, raw = run_job(base, body)
+    view = json.loads(raw)
+    if view.get("verdict") != "accepted":
+        sys.exit(f"a profiled job was not accepted: {json.dumps(view)[:400]}")
 
 
 def record(args, scratch):

@@ -37,3 +37,12 @@ def request(base, path, body=None):
     req = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as answer:
         return answer.read()
+
+
+def run_job(base, body):
+    """Submits `body` and long-polls it to its end: its id, and the final answer's bytes."""
+    job_id = json.loads(request(base, "/execute", body))["job_id"]
+    while True:
+        raw = request(base, f"/result/{job_id}?wait=30")
+        if json.loads(raw)["status"] in ("completed", "failed"):
+            return job_id, raw

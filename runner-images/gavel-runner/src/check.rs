@@ -3,15 +3,13 @@
 //! /dev/fd/3 /dev/fd/4 /dev/fd/5` (input, output, answer: sealed in-memory files, so the checker
 //! can change none of them).
 
-use std::os::fd::OwnedFd;
-
 use gavel_core::helper::{self, HelperProgram};
 use gavel_core::isolation::IsolationPolicy;
 use gavel_core::runner::{Bundle, Output, Report, StepReport};
 use tracing::{debug, warn};
 
-use crate::helpers::{self, Prepared};
-use crate::sandbox::{self, RunFds};
+use crate::helpers::{self, answer, sealed};
+use crate::sandbox::RunFds;
 
 /// The tests whose output is the checker's to judge: each ran, ended on its own within its
 /// limits and, in an interactive problem, the interactor accepted the exchange.
@@ -49,16 +47,11 @@ fn check(
     pending: &[usize],
 ) -> Result<(), String> {
     let limits = helper::limits(&bundle.limits);
-    let mut checker = match helpers::prepare(checker, "checker", &limits, &bundle.compile_limits, policy)? {
-        Prepared::Ready(checker, compiled) => {
-            report.checker_compile = compiled;
-            *checker
-        }
-        Prepared::DidNotCompile(step) => {
-            debug!(job_id = %bundle.job_id, "the checker did not compile");
-            report.checker_compile = Some(step);
-            return Ok(());
-        }
+    let prepared =
+        helpers::prepare(checker, "checker", &limits, &bundle.compile_limits, policy, &mut report.checker_compile)?;
+    let Some(mut checker) = prepared else {
+        debug!(job_id = %bundle.job_id, "the checker did not compile");
+        return Ok(());
     };
     for &t in pending {
         let input = bundle.tests[t].input_bytes().ok_or("a test's base64 input does not decode")?;
@@ -71,21 +64,4 @@ fn check(
         report.tests[t].check = Some(helpers::helper_run(&outcome));
     }
     Ok(())
-}
-
-/// Test `t`'s expected answer; empty when it has none.
-pub(crate) fn answer(answers: &[Option<Output>], t: usize) -> Result<Vec<u8>, String> {
-    match answers.get(t) {
-        Some(Some(answer)) => Ok(answer.bytes().ok_or("an answer does not decode")?.into_owned()),
-        Some(None) => Ok(Vec::new()),
-        None => Err(format!("no answer for test {t}")),
-    }
-}
-
-/// Each named file, sealed in memory.
-pub(crate) fn sealed(files: &[(&str, &[u8])]) -> Result<Vec<OwnedFd>, String> {
-    files
-        .iter()
-        .map(|(name, bytes)| sandbox::sealed_file(name, bytes).map_err(|err| format!("an in-memory file: {err}")))
-        .collect()
 }

@@ -3,6 +3,8 @@
 //! `program /dev/fd/3 /dev/fd/4 /dev/fd/5` on in-memory files (input, output, answer), so nothing
 //! of the judge data is ever on a disk.
 
+use std::os::fd::OwnedFd;
+
 use gavel_core::helper::{self, HelperProgram, HelperRun};
 use gavel_core::isolation::IsolationPolicy;
 use gavel_core::language;
@@ -10,7 +12,7 @@ use gavel_core::limits::Limits;
 use gavel_core::runner::{Output, StepReport};
 
 use crate::job::{command, compile, sandbox_options};
-use crate::sandbox::{RunCommand, RunOutcome, Sandbox, SandboxError};
+use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxError};
 
 /// Where the program finds its three files.
 const FILE_ARGS: [&str; 3] = ["/dev/fd/3", "/dev/fd/4", "/dev/fd/5"];
@@ -24,31 +26,17 @@ pub(crate) struct Helper {
     pub(crate) what: &'static str,
 }
 
-/// A helper's setup: ready (with its compile step, if its language has one), or not compiled.
-pub(crate) enum Prepared<T> {
-    Ready(Box<T>, Option<StepReport>),
-    DidNotCompile(StepReport),
-}
-
-impl<T> Prepared<T> {
-    /// The same setup around what `wrap` makes of the ready helper.
-    pub(crate) fn map<U>(self, wrap: impl FnOnce(T) -> U) -> Prepared<U> {
-        match self {
-            Prepared::Ready(ready, compiled) => Prepared::Ready(Box::new(wrap(*ready)), compiled),
-            Prepared::DidNotCompile(step) => Prepared::DidNotCompile(step),
-        }
-    }
-}
-
 /// Sets up `program` (the job's `what`) under `limits`, compiled under `compile_limits`, in a
-/// sandbox that meets `policy`. An error is the platform's: it stops the job.
+/// sandbox that meets `policy`, its compile step (if its language has one) in `compiled`. `None`
+/// when it did not compile; an error is the platform's: it stops the job.
 pub(crate) fn prepare(
     program: &HelperProgram,
     what: &'static str,
     limits: &Limits,
     compile_limits: &Limits,
     policy: IsolationPolicy,
-) -> Result<Prepared<Helper>, String> {
+    compiled: &mut Option<StepReport>,
+) -> Result<Option<Helper>, String> {
     let Some(lang) = language::find(&program.language) else {
         return Err(format!("this runner does not know the {what}'s language {:?}", program.language));
     };
@@ -60,13 +48,13 @@ pub(crate) fn prepare(
     let mut sandbox = Sandbox::new(sandbox_options(lang, files, &[limits, compile_limits]))
         .map_err(|err| format!("the {what}'s sandbox: {err}"))?;
     policy.check(sandbox.isolation()).map_err(|unmet| format!("the {what} was not run: {unmet}"))?;
-    let compiled = compile(&mut sandbox, lang, &[], compile_limits).map_err(|err| failed(what, err))?;
-    if let Some(step) = compiled.as_ref().filter(|step| !step.succeeded()) {
-        return Ok(Prepared::DidNotCompile(step.clone()));
+    *compiled = compile(&mut sandbox, lang, &[], compile_limits).map_err(|err| failed(what, err))?;
+    if compiled.as_ref().is_some_and(|step| !step.succeeded()) {
+        return Ok(None);
     }
     let argv: Vec<&str> = lang.run.iter().copied().chain(FILE_ARGS).collect();
     let run = command(lang, &argv, Vec::new(), limits, false);
-    Ok(Prepared::Ready(Box::new(Helper { sandbox, run, what }), compiled))
+    Ok(Some(Helper { sandbox, run, what }))
 }
 
 /// A helper's sandbox failing is the platform's failure, and one that cannot start is the
@@ -89,4 +77,21 @@ pub(crate) fn helper_run(outcome: &RunOutcome) -> HelperRun {
         cpu_time_ms: outcome.cpu_time_ms,
         wall_time_ms: outcome.wall_time_ms,
     }
+}
+
+/// Test `t`'s expected answer; empty when it has none.
+pub(crate) fn answer(answers: &[Option<Output>], t: usize) -> Result<Vec<u8>, String> {
+    match answers.get(t) {
+        Some(Some(answer)) => Ok(answer.bytes().ok_or("an answer does not decode")?.into_owned()),
+        Some(None) => Ok(Vec::new()),
+        None => Err(format!("no answer for test {t}")),
+    }
+}
+
+/// Each named file, sealed in memory.
+pub(crate) fn sealed(files: &[(&str, &[u8])]) -> Result<Vec<OwnedFd>, String> {
+    files
+        .iter()
+        .map(|(name, bytes)| sandbox::sealed_file(name, bytes).map_err(|err| format!("an in-memory file: {err}")))
+        .collect()
 }

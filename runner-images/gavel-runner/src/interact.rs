@@ -8,8 +8,7 @@ use gavel_core::isolation::IsolationPolicy;
 use gavel_core::limits::Limits;
 use gavel_core::runner::{Bundle, LimitHit, Output, StepReport};
 
-use crate::check::{answer, sealed};
-use crate::helpers::{self, Helper, Prepared};
+use crate::helpers::{self, Helper, answer, sealed};
 use crate::job::step_report;
 use crate::sandbox::{self, RunCommand, RunFds, Sandbox, SandboxError};
 
@@ -25,16 +24,18 @@ pub(crate) struct Interactor<'a> {
     output_cap: u64,
 }
 
-/// Compiles the interactor in a sandbox of its own.
+/// Compiles the interactor in a sandbox of its own, its compile step in `compiled`; `None` when
+/// it did not compile.
 pub(crate) fn prepare<'a>(
     program: &HelperProgram,
     answers: &'a [Option<Output>],
     bundle: &Bundle,
     policy: IsolationPolicy,
-) -> Result<Prepared<Interactor<'a>>, String> {
+    compiled: &mut Option<StepReport>,
+) -> Result<Option<Interactor<'a>>, String> {
     let limits = limits(&bundle.limits);
     let output_cap = bundle.limits.output_kb * 1024;
-    let prepared = helpers::prepare(program, "interactor", &limits, &bundle.compile_limits, policy)?;
+    let prepared = helpers::prepare(program, "interactor", &limits, &bundle.compile_limits, policy, compiled)?;
     Ok(prepared.map(|helper| Interactor { helper, answers, output_cap }))
 }
 

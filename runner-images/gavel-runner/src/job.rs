@@ -9,7 +9,6 @@ use gavel_core::runner::{Bundle, JudgeData, Output, Report, StepReport};
 use gavel_core::scoring::Progress;
 use tracing::{debug, warn};
 
-use crate::helpers::Prepared;
 use crate::sandbox::{self, RunCommand, RunOutcome, Sandbox, SandboxOptions};
 use crate::{check, interact};
 
@@ -150,16 +149,11 @@ fn run_steps(
     }
     let mut interactor = match interaction {
         None => None,
-        Some((program, answers)) => match interact::prepare(program, answers, bundle, policy)? {
-            Prepared::Ready(interactor, compiled) => {
-                report.interactor_compile = compiled;
-                Some(interactor)
-            }
-            Prepared::DidNotCompile(step) => {
-                report.interactor_compile = Some(step);
-                return Ok(());
-            }
-        },
+        Some((program, answers)) => {
+            let prepared = interact::prepare(program, answers, bundle, policy, &mut report.interactor_compile)?;
+            let Some(interactor) = prepared else { return Ok(()) };
+            Some(interactor)
+        }
     };
     // One budget for every test's output: a test past it is stopped at the output limit.
     let mut budget = bundle.output_budget_bytes;

@@ -29,10 +29,11 @@ pub fn measure(argv: &[String], runs: usize) -> anyhow::Result<serde_json::Value
         ..RunCommand::default()
     };
     let (mut bare, mut sandboxed, mut bwrap) = (Vec::with_capacity(runs), Vec::with_capacity(runs), Vec::new());
-    let mut bwrap_error = bwrap_path().is_none().then(|| "bwrap is not installed".to_string());
+    let bwrap_binary = bwrap_path();
+    let mut bwrap_error = bwrap_binary.is_none().then(|| "bwrap is not installed".to_string());
     for _ in 0..runs {
         bare.push(timed(Command::new(program).args(args)).map_err(|e| anyhow::anyhow!("`{label}` bare: {e}"))?);
-        if let (None, Some(path)) = (&bwrap_error, bwrap_path()) {
+        if let (None, Some(path)) = (&bwrap_error, &bwrap_binary) {
             match timed(Command::new(path).args(BWRAP_ARGS).arg("--").args(argv)) {
                 Ok(took) => bwrap.push(took),
                 Err(e) => bwrap_error = Some(e),

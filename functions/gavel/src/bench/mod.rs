@@ -157,10 +157,11 @@ async fn throughput(client: &Client, count: usize, rounds: usize) -> anyhow::Res
     let cores = gavel_local::default_workers();
     let job = json!({"language": "python", "code": CPU_BOUND});
     judge(client, &job).await?;
-    let (mut gavel, mut bares) = (Vec::new(), Vec::new());
+    // Each batch's wall time: the rates are `count` over them (so the median rate is the median
+    // time's, and the slowest batch is the lowest rate).
+    let (mut gavel, mut bares) = (Samples::default(), Samples::default());
     for _ in 0..rounds {
-        let bare = bare::batch(&["python3", "-c", CPU_BOUND], count, cores).await?;
-        bares.push(count as f64 / bare.as_secs_f64());
+        bares.push(bare::batch(&["python3", "-c", CPU_BOUND], count, cores).await?);
         let started = Instant::now();
         let mut jobs = tokio::task::JoinSet::new();
         for _ in 0..count {
@@ -170,24 +171,25 @@ async fn throughput(client: &Client, count: usize, rounds: usize) -> anyhow::Res
         while let Some(joined) = jobs.join_next().await {
             joined??;
         }
-        gavel.push(count as f64 / started.elapsed().as_secs_f64());
+        gavel.push(started.elapsed());
     }
-    let median = |rates: &mut Vec<f64>| {
-        rates.sort_by(f64::total_cmp);
-        rates.get(rates.len() / 2).copied().unwrap_or_default()
+    let rate = |took: Duration| count as f64 / took.as_secs_f64().max(f64::MIN_POSITIVE);
+    let rates = |batches: &Samples| {
+        format!(
+            "{:.2} ({:.2}–{:.2})",
+            rate(batches.median()),
+            rate(batches.percentile(100)),
+            rate(batches.percentile(1))
+        )
     };
-    let range = |rates: &[f64]| {
-        format!("{:.2}–{:.2}", rates.first().copied().unwrap_or_default(), rates.last().copied().unwrap_or_default())
-    };
-    let (gavel_rate, bare_rate) = (median(&mut gavel), median(&mut bares));
-    let share = gavel_rate / bare_rate.max(f64::MIN_POSITIVE);
+    let share = rate(gavel.median()) / rate(bares.median());
     println!(
         "\n# {count} CPU-bound Python jobs submitted at once, against {count} bare runs {cores} at a time ({rounds} rounds, in turns)"
     );
     println!(
-        "gavel {gavel_rate:.2} jobs/s ({})  bare {bare_rate:.2} runs/s ({})  {:.1} % of bare capacity (target ≥ {:.0} %: {}); every job accepted",
-        range(&gavel),
-        range(&bares),
+        "gavel {} jobs/s  bare {} runs/s  {:.1} % of bare capacity (target ≥ {:.0} %: {}); every job accepted",
+        rates(&gavel),
+        rates(&bares),
         share * 100.0,
         THROUGHPUT_TARGET * 100.0,
         verdict(share >= THROUGHPUT_TARGET),
