@@ -11,7 +11,8 @@
 # code mounted at /var/task). The functions are Rust binaries named bootstrap, linked by cargo-lambda
 # against glibc 2.30 at most: Debian bookworm's glibc 2.36 runs them. The real image is Amazon
 # Linux 2023; this one only provides what a provided.al2023 function expects of it: glibc, CA
-# certificates, the Lambda directories and environment.
+# certificates (and AL2023's path of their bundle, which template.yaml names), the Lambda
+# directories and environment.
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 
@@ -20,7 +21,8 @@ LABEL org.gavel.stand-in="provided.al2023 x86_64, built by infra/scripts/sam-loc
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /var/task /var/runtime /var/lang/bin /opt/extensions
+ && mkdir -p /var/task /var/runtime /var/lang/bin /opt/extensions /etc/pki/tls/certs \
+ && ln -s /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt
 
 ENV LANG=C.UTF-8 \
     TZ=:/etc/localtime \

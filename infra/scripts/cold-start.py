@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Size and cold start of each function's release binary.
+"""Size and cold start of each function's bootstrap, as `sam build` made it.
 
 Cold start = from spawning the binary to its answer to the first event, against a local Lambda
 runtime API (this script plays it) and the AWS emulator at GAVEL_TEST_AWS_ENDPOINT (moto, see
-infra/scripts/moto.sh). Run from the repo root after `cargo build --release -p gavel-api
--p gavel-dispatch -p gavel-complete`, with the venv's python (it has boto3):
+infra/scripts/moto.sh), in two parts: init (spawn to the first poll for an event: the process
+start, the SDK's configuration and clients, Lambda's "Init Duration") and the first event (poll
+to answer: its calls to the emulator, whose own latency, in Python, is most of it). Run from the repo root after `infra/scripts/check-template.sh
+build` (scripts/test-all runs both), with the venv's python (it has boto3):
 
-    .venv/moto/bin/python infra/scripts/cold-start.py [runs]
+    .venv/moto/bin/python infra/scripts/cold-start.py [--runs N] [--build-dir DIR]
+
+--build-dir defaults to target/sam/build (DIR/<Function>/bootstrap).
 """
 
+import argparse
 import http.server
 import json
 import os
@@ -21,11 +26,15 @@ import uuid
 
 import boto3
 
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 ENDPOINT = os.environ.get("GAVEL_TEST_AWS_ENDPOINT", "")
 if not ENDPOINT:
     sys.exit("GAVEL_TEST_AWS_ENDPOINT is not set: start moto with infra/scripts/moto.sh start")
 REGION = "us-east-1"
+# The functions read the CA bundle template.yaml names (AL2023's); where this host keeps its own.
+CA_BUNDLE = next((path for path in ("/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt")
+                  if os.path.isfile(path)), None)
+if CA_BUNDLE is None:
+    sys.exit("no CA bundle at /etc/pki/tls/certs/ca-bundle.crt or /etc/ssl/certs/ca-certificates.crt")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": REGION}
 
 
@@ -75,13 +84,15 @@ def events():
     s3["Records"][0]["s3"]["object"]["key"] = f"jobs/{job}/report.json"
     dead = fixture("sqs-dead-letter.json")
     dead["Records"][0]["body"] = sqs["Records"][0]["body"]
-    return [("gavel-api", health), ("gavel-dispatch", sqs), ("gavel-complete", s3), ("gavel-complete", dead)]
+    return [("ApiFunction", health), ("DispatchFunction", sqs), ("CompleteFunction", s3),
+            ("CompleteFunction", dead)]
 
 
 class RuntimeApi(http.server.BaseHTTPRequestHandler):
     """The Lambda runtime API, for one event: hands it out, then notes when the answer arrives."""
 
     event = b"{}"
+    polled = None
     answered = None
     answer = b""
 
@@ -89,6 +100,8 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         if not self.path.endswith("/invocation/next"):
             self.send_error(404)
             return
+        if RuntimeApi.polled is None:
+            RuntimeApi.polled = time.perf_counter()
         if RuntimeApi.answered is not None:
             # One event only: the next poll gets nothing before the process is killed.
             self.close_connection = True
@@ -123,11 +136,12 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 def cold_start(binary, env, event):
     RuntimeApi.event = json.dumps(event).encode()
+    RuntimeApi.polled = None
     RuntimeApi.answered = None
     server = QuietServer(("127.0.0.1", 0), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    full_env = {"PATH": os.environ["PATH"], **env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+    full_env = {"PATH": os.environ["PATH"], "SSL_CERT_FILE": CA_BUNDLE, **env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
                 "AWS_LAMBDA_FUNCTION_NAME": "cold-start", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_GROUP_NAME": "cold",
                 "AWS_LAMBDA_LOG_STREAM_NAME": "cold"}
@@ -139,7 +153,9 @@ def cold_start(binary, env, event):
             if time.perf_counter() > deadline or process.poll() is not None:
                 sys.exit(f"{binary} gave no answer (exit {process.poll()})")
             time.sleep(0.0005)
-        return (RuntimeApi.answered - started) * 1000, RuntimeApi.answer
+        milliseconds = lambda since, until: (until - since) * 1000
+        return (milliseconds(started, RuntimeApi.answered), milliseconds(started, RuntimeApi.polled),
+                RuntimeApi.answer)
     finally:
         process.kill()
         process.wait()
@@ -147,16 +163,25 @@ def cold_start(binary, env, event):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--build-dir", default=os.path.join("target", "sam", "build"))
+    args = parser.parse_args()
     env = resources()
-    print(f"{'function':<16} {'bytes':>10} {'cold start (median of ' + str(RUNS) + ')':>26}  first answer")
-    for name, event in events():
-        binary = os.path.join("target", "release", name)
-        times, answer = [], b""
-        for _ in range(RUNS):
-            elapsed, answer = cold_start(binary, env, event)
+    print(f"{'function':<17} {'bytes':>10} {'cold start, median of ' + str(args.runs):>25} {'range':>15}"
+          f" {'of it init':>11}  first answer")
+    for function, event in events():
+        binary = os.path.join(args.build_dir, function, "bootstrap")
+        if not os.path.isfile(binary):
+            sys.exit(f"{binary} is missing: run infra/scripts/check-template.sh build first")
+        times, inits, answer = [], [], b""
+        for _ in range(args.runs):
+            elapsed, init, answer = cold_start(binary, env, event)
             times.append(elapsed)
-        print(f"{name:<16} {os.path.getsize(binary):>10} {statistics.median(times):>23.1f} ms  "
-              f"{answer[:80].decode(errors='replace')}")
+            inits.append(init)
+        print(f"{function:<17} {os.path.getsize(binary):>10} {statistics.median(times):>22.1f} ms "
+              f"{min(times):>6.1f}-{max(times):.1f} ms {statistics.median(inits):>8.1f} ms"
+              f"  {answer[:60].decode(errors='replace')}")
 
 
 if __name__ == "__main__":

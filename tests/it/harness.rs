@@ -126,7 +126,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: String) -> Api {
-        Api { base, client: reqwest::Client::new() }
+        Api { base, client: gavel_http::outbound::client(|builder| builder).expect("an HTTP client") }
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {

@@ -152,7 +152,7 @@ struct Answer {
 
 impl Wire {
     fn new(base: &str) -> Wire {
-        Wire { base: base.to_owned(), client: reqwest::Client::new() }
+        Wire { base: base.to_owned(), client: gavel_http::outbound::client(|builder| builder).expect("an HTTP client") }
     }
 
     /// `method path` with a JSON `body`, as the Judge0 user `user` (`X-Auth-User`) when given.

@@ -129,7 +129,7 @@ async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wire_is_pistons() {
     let piston = Piston::start();
-    let http = reqwest::Client::new();
+    let http = gavel_http::outbound::client(|builder| builder).expect("an HTTP client");
     let own = piston.listener().to_owned();
     let main = piston.server.base.clone();
     let prefixes = [

@@ -10,7 +10,7 @@ use gavel_aws::{
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    gavel_aws::logging::init();
     let (jobs, blobs, queue, limits, toolchains) = (
         JobStoreConfig::from_env()?,
         BlobStoreConfig::from_env()?,
@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         LimitsConfig::from_env()?,
         ToolchainsConfig::from_env()?,
     );
-    let sdk = gavel_aws::sdk_config().await;
+    let sdk = gavel_aws::sdk_config()?;
     let ports = Ports {
         store: Arc::new(DynamoJobStore::new(gavel_aws::dynamodb_client(&sdk), jobs.table)),
         blobs: Arc::new(S3BlobStore::new(gavel_aws::s3_client(&sdk), blobs.bucket, blobs.presign_expiry)),

@@ -18,6 +18,7 @@ use gavel_core::hooks::NotifyingJobStore;
 use gavel_core::job::Transition;
 use gavel_core::ports::{BlobStore, JobStore, Unavailable};
 use gavel_core::usecases::{self, CompleteError};
+use gavel_http::outbound::OutboundError;
 use gavel_http::{Delivery, Judge0Callbacks, Judge0Config};
 
 pub use events::{ContainerState, TaskStateChange};
@@ -40,7 +41,7 @@ impl Ports {
         store: Arc<dyn JobStore>,
         blobs: Arc<dyn BlobStore>,
         judge0: &Judge0Config,
-    ) -> Result<Ports, reqwest::Error> {
+    ) -> Result<Ports, OutboundError> {
         let callbacks =
             Arc::new(Judge0Callbacks::new(Arc::clone(&store), Arc::clone(&blobs), judge0, Delivery::Settled)?);
         let store = Arc::new(NotifyingJobStore::new(store, callbacks.clone()));

@@ -11,14 +11,14 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    gavel_aws::logging::init();
     let (jobs, blobs, launch, redrive) = (
         JobStoreConfig::from_env()?,
         BlobStoreConfig::from_env()?,
         EcsLaunchConfig::from_env()?,
         RedriveConfig::from_env()?,
     );
-    let sdk = gavel_aws::sdk_config().await;
+    let sdk = gavel_aws::sdk_config()?;
     let ports = Ports {
         store: Arc::new(DynamoJobStore::new(gavel_aws::dynamodb_client(&sdk), jobs.table)),
         blobs: Arc::new(S3BlobStore::new(gavel_aws::s3_client(&sdk), blobs.bucket, blobs.presign_expiry)),

@@ -25,6 +25,7 @@ mod execute;
 mod info;
 mod judge0;
 mod openapi;
+pub mod outbound;
 mod piston;
 mod result;
 

@@ -12,8 +12,9 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base: &str) -> Client {
-        Client { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
+    pub fn new(base: &str) -> anyhow::Result<Client> {
+        let http = gavel_http::outbound::client(|builder| builder).context("the HTTP client")?;
+        Ok(Client { http, base: base.trim_end_matches('/').to_owned() })
     }
 
     /// Posts a job; returns its id.

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
 
 async fn languages(args: LanguagesArgs) -> anyhow::Result<()> {
     let list = match args.server {
-        Some(base) => client::Client::new(&base).get("/languages").await?,
+        Some(base) => client::Client::new(&base)?.get("/languages").await?,
         None => serde_json::to_value(gavel_http::languages_view(&gavel_local::probe_languages().await))?,
     };
     println!("{:<12} {:<10} {:<28} version", "id", "available", "aliases");

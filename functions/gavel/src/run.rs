@@ -45,13 +45,13 @@ pub struct RunArgs {
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let request = build_request(&args)?;
     let view = match &args.server {
-        Some(base) => judge(&Client::new(base), &request).await?,
+        Some(base) => judge(&Client::new(base)?, &request).await?,
         None => {
             let data_dir = crate::serve::private_tempdir().context("creating a scratch data dir")?;
             let serve_args =
                 ServeArgs { launcher: args.launcher.clone(), ..ServeArgs::embedded_scratch(data_dir.path(), None) };
             let server = serve::start(serve_args).await?;
-            let view = judge(&Client::new(&server.base_url()), &request).await;
+            let view = judge(&Client::new(&server.base_url())?, &request).await;
             server.shutdown().await;
             view?
         }

@@ -19,6 +19,8 @@ use reqwest::{StatusCode, Url};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use crate::outbound::{self, OutboundError};
+
 use super::config::Judge0Config;
 use super::fields::Fields;
 use super::record;
@@ -141,13 +143,14 @@ impl Judge0Callbacks {
         blobs: Arc<dyn BlobStore>,
         config: &Judge0Config,
         delivery: Delivery,
-    ) -> Result<Judge0Callbacks, reqwest::Error> {
+    ) -> Result<Judge0Callbacks, OutboundError> {
         let allow_private = config.callbacks_allow_private;
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(CheckedResolver { allow_private }))
-            .build()?;
+        let client = outbound::client(|builder| {
+            builder
+                .timeout(TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(CheckedResolver { allow_private }))
+        })?;
         Ok(Judge0Callbacks { store, blobs, client, allow_private, delivery, pending: Arc::default() })
     }
 

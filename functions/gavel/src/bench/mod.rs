@@ -61,7 +61,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
     let data_dir = crate::serve::private_tempdir().context("creating a scratch data dir")?;
     let server = serve::start(ServeArgs::embedded_scratch(data_dir.path(), args.runner.clone())).await?;
-    let client = Client::new(&server.base_url());
+    let client = Client::new(&server.base_url())?;
     let outcome = async {
         latency(&client, args.latency_jobs).await?;
         throughput(&client, args.throughput_jobs, args.rounds).await
