@@ -34,11 +34,13 @@ pub(crate) fn endpoint() -> String {
     }
 }
 
-/// Dummy credentials and a fixed region, set on the config, never in the process environment.
+/// Dummy credentials and a fixed region, set on the config, never in the process environment;
+/// the functions' HTTP client (the SDK is built without a default one).
 pub(crate) async fn sdk() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "gavel-tests"))
+        .http_client(gavel_aws::http_client())
         .endpoint_url(endpoint())
         .load()
         .await
