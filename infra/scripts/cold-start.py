@@ -5,8 +5,9 @@ Cold start = from spawning the binary to its answer to the first event, against 
 runtime API (this script plays it) and the AWS emulator at GAVEL_TEST_AWS_ENDPOINT (moto, see
 infra/scripts/moto.sh), in two parts: init (spawn to the first poll for an event: the process
 start, the SDK's configuration and clients, Lambda's "Init Duration") and the first event (poll
-to answer: its calls to the emulator, whose own latency, in Python, is most of it). Run from the repo root after `infra/scripts/check-template.sh
-build` (scripts/test-all runs both), with the venv's python (it has boto3):
+to answer: its calls to the emulator, whose own latency, in Python, is most of it). Run from the
+repo root after `infra/scripts/check-template.sh build` (scripts/test-all runs both), with the
+venv's python (it has boto3):
 
     .venv/moto/bin/python infra/scripts/cold-start.py [--runs N] [--build-dir DIR]
 
@@ -141,7 +142,8 @@ def cold_start(binary, env, event):
     server = QuietServer(("127.0.0.1", 0), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    full_env = {"PATH": os.environ["PATH"], "SSL_CERT_FILE": CA_BUNDLE, **env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+    full_env = {"PATH": os.environ["PATH"], "SSL_CERT_FILE": CA_BUNDLE, **env,
+                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
                 "AWS_LAMBDA_FUNCTION_NAME": "cold-start", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_GROUP_NAME": "cold",
                 "AWS_LAMBDA_LOG_STREAM_NAME": "cold"}

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::harness::Server;
+use crate::harness::{Server, http_client};
 
 /// One request the receiver got.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ async fn create(client: &reqwest::Client, url: String, body: Value) -> (u16, Val
 /// of the eight default fields, base64, for its own submission.
 pub async fn callbacks_arrive(judge0: &str) {
     let mut receiver = Receiver::start().await;
-    let client = gavel_http::outbound::client(|builder| builder).expect("an HTTP client");
+    let client = http_client();
     let echo = |stdin: &str, callback: Option<String>| {
         json!({"language_id": 71, "source_code": b64("print(input())"), "stdin": b64(stdin),
             "expected_output": b64(stdin), "callback_url": callback})
@@ -135,7 +135,7 @@ async fn callbacks_reach_their_urls_from_gavel_serve() {
 async fn callbacks_to_the_servers_own_network_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with(&dir.path().join("data"), &["--judge0-addr", "127.0.0.1:0"], &[]);
-    let client = gavel_http::outbound::client(|builder| builder).expect("an HTTP client");
+    let client = http_client();
     let refusals = [
         ("http://127.0.0.1:8080/cb", "must not be a loopback, link-local or private address"),
         ("http://169.254.169.254/latest/meta-data", "must not be a loopback, link-local or private address"),

@@ -126,7 +126,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: String) -> Api {
-        Api { base, client: gavel_http::outbound::client(|builder| builder).expect("an HTTP client") }
+        Api { base, client: http_client() }
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -194,6 +194,11 @@ pub struct Judged {
 }
 
 /// A fresh directory that can be a data directory: private to this user, as a server demands.
+/// A plain HTTP client for the tests, built as every client of Gavel's is (TLS over ring).
+pub fn http_client() -> reqwest::Client {
+    gavel_http::outbound::client(|builder| builder).expect("an HTTP client")
+}
+
 pub fn data_dir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().expect("tempdir")

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, data_dir};
+use crate::harness::{Server, data_dir, http_client};
 use crate::languages::programs_json;
 
 mod delete;
@@ -152,7 +152,7 @@ struct Answer {
 
 impl Wire {
     fn new(base: &str) -> Wire {
-        Wire { base: base.to_owned(), client: gavel_http::outbound::client(|builder| builder).expect("an HTTP client") }
+        Wire { base: base.to_owned(), client: http_client() }
     }
 
     /// `method path` with a JSON `body`, as the Judge0 user `user` (`X-Auth-User`) when given.

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Server, data_dir};
+use crate::harness::{Server, data_dir, http_client};
 use crate::languages::programs_json;
 
 const INSTALL: &str = "run `eval \"$(infra/scripts/compat-clients.sh)\"` first (it installs the pinned clients)";
@@ -129,7 +129,7 @@ async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wire_is_pistons() {
     let piston = Piston::start();
-    let http = gavel_http::outbound::client(|builder| builder).expect("an HTTP client");
+    let http = http_client();
     let own = piston.listener().to_owned();
     let main = piston.server.base.clone();
     let prefixes = [

@@ -54,8 +54,7 @@ pub(crate) fn unique(what: &str) -> String {
 /// One id from moto's EC2 (its default VPC), by the EC2 query API: RunTask checks that the
 /// subnets and security groups exist, and an EC2 SDK only for this is not worth its weight.
 pub(crate) async fn ec2_first(action_and_filters: &str, tag: &str) -> String {
-    let body = gavel_http::outbound::client(|builder| builder)
-        .expect("an HTTP client")
+    let body = crate::harness::http_client()
         .post(format!("{}/", endpoint()))
         .header(
             "Authorization",
@@ -186,7 +185,7 @@ mod s3_blob_store {
     #[tokio::test]
     async fn presigned_urls_work_with_a_plain_http_client() {
         let (_bucket, blobs) = blobs().await;
-        let http = gavel_http::outbound::client(|builder| builder).expect("an HTTP client");
+        let http = crate::harness::http_client();
         let job = JobId::new();
         let (bundle, report) = (keys::bundle(&job), keys::report(&job));
         let bundle_bytes: Vec<u8> = (0..=255).cycle().take(70_000).collect();
