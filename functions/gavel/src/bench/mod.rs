@@ -28,8 +28,9 @@ pub struct BenchArgs {
     /// CPU-bound jobs submitted at once for the throughput figure.
     #[arg(long, default_value_t = 200)]
     pub throughput_jobs: usize,
-    /// Rounds of the throughput figure (each against a bare batch).
-    #[arg(long, default_value_t = 2)]
+    /// Rounds of the throughput figure (each against a bare batch; bare batches on a shared VM
+    /// vary by a tenth, so two rounds were not enough for a stable median).
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// The runner binary for the embedded server (default: next to this executable).
     #[arg(long, env = "GAVEL_RUNNER")]

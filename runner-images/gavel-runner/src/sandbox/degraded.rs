@@ -240,7 +240,8 @@ impl Plan {
     pub(super) fn degraded(opts: &SandboxOptions, dirs: &Dirs, cg: Option<&JobCgroup>) -> Result<Plan, SandboxError> {
         let root = is_root();
         Ok(Plan {
-            cgroup_procs: rootfs::procs_files(cg)?,
+            cgroup_joins: rootfs::join_files(cg)?,
+            cgroup_dir: cg.and_then(JobCgroup::v2_dir_fd),
             user_maps: None,
             unshare: 0,
             steps: Vec::new(),

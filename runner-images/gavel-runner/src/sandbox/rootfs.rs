@@ -280,7 +280,8 @@ impl Plan {
             Some((cstring(format!("{uid} {euid} 1\n"), "uid map")?, cstring(format!("{uid} {egid} 1\n"), "gid map")?))
         };
         Ok(Plan {
-            cgroup_procs: procs_files(cg)?,
+            cgroup_joins: join_files(cg)?,
+            cgroup_dir: cg.and_then(JobCgroup::v2_dir_fd),
             user_maps,
             unshare: UNSHARE_FLAGS,
             steps: b.steps,
@@ -296,8 +297,8 @@ impl Plan {
     }
 }
 
-pub(super) fn procs_files(cg: Option<&JobCgroup>) -> Result<Vec<CString>, SandboxError> {
-    cg.map(|c| c.procs_files()).unwrap_or_default().iter().map(|p| path_cstring(p)).collect()
+pub(super) fn join_files(cg: Option<&JobCgroup>) -> Result<Vec<CString>, SandboxError> {
+    cg.map(|c| c.join_files()).unwrap_or_default().iter().map(|p| path_cstring(p)).collect()
 }
 
 pub(super) fn filters(confinement: Confinement) -> Result<Vec<seccompiler::BpfProgram>, SandboxError> {

@@ -338,13 +338,31 @@ fn bad_options_and_commands_are_errors() {
     run_ok(&mut sb, &cmd(&["true"]));
 }
 
+/// The zygote joins each job cgroup as a whole process (on v1 through `tasks`, which moves one
+/// thread: the zygote must have no other), so every run's processes are counted there.
+#[test]
+fn the_zygote_joins_every_job_cgroup_whole() {
+    let mut sb = sandbox();
+    let joins: Vec<PathBuf> = sb.cgroup.as_ref().map(|c| c.join_files()).unwrap_or_default();
+    assert!(!joins.is_empty());
+    for join in &joins {
+        let dir = join.parent().expect("a cgroup dir");
+        let listed = |file: &str| std::fs::read_to_string(dir.join(file)).expect(file);
+        assert_eq!(listed("cgroup.procs").trim(), sb.zygote.to_string(), "{}", dir.display());
+        let threads = std::fs::read_to_string(format!("/proc/{}/status", sb.zygote)).expect("status");
+        assert!(threads.lines().any(|l| l.split_whitespace().eq(["Threads:", "1"])), "{threads}");
+    }
+    let out = run_ok(&mut sb, &py("n = 0\nfor i in range(2_000_000): n += i"));
+    assert!(out.cpu_time_ms >= 20, "the run's CPU is the job cgroup's: {out:?}");
+}
+
 #[test]
 fn drop_removes_everything() {
     let mut sb = sandbox();
     run_ok(&mut sb, &cmd(&["true"]));
     let scratch = sb.scratch.clone();
     let zygote = sb.zygote;
-    let cgroups: Vec<PathBuf> = sb.cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
+    let cgroups: Vec<PathBuf> = sb.cgroup.as_ref().map(|c| c.join_files()).unwrap_or_default();
     assert!(!cgroups.is_empty());
     drop(sb);
     assert!(!scratch.exists());

@@ -24,7 +24,7 @@ use self::root::setup;
 pub(super) use self::root::{string_areas, zero};
 pub(super) use self::stage::stage_name;
 use self::sys::*;
-pub(super) use self::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID};
+pub(super) use self::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, fork_into_cgroup};
 
 /// The control socket's fd in the zygote and init.
 pub(super) const CTRL_FD: c_int = 3;
@@ -86,8 +86,11 @@ pub(super) struct Rlimit {
 
 /// Everything the zygote needs, prepared by the host before the fork.
 pub(super) struct Plan {
-    /// `cgroup.procs` files the zygote writes "0" to (joins) once.
-    pub cgroup_procs: Vec<CString>,
+    /// The files the zygote writes "0" to once, joining its cgroups (see `JobCgroup::join_files`),
+    /// unless it was forked into its cgroup (`cgroup_dir`).
+    pub cgroup_joins: Vec<CString>,
+    /// v2: the job cgroup's directory, for forking the zygote straight into it.
+    pub cgroup_dir: Option<std::os::fd::OwnedFd>,
     /// Contents for `/proc/self/uid_map` and `gid_map` when a user namespace is needed.
     pub user_maps: Option<(CString, CString)>,
     pub unshare: c_int,
@@ -163,9 +166,9 @@ pub(super) mod cause {
     pub const HOST: i64 = 2;
 }
 
-/// Entry point of the zygote (the child of the host's fork, `host` the forking process). Never
-/// returns.
-pub(super) fn zygote_main(plan: &Plan, ctrl: c_int, bufs: &mut Buffers, host: libc::pid_t) -> ! {
+/// Entry point of the zygote (the child of the host's fork, `host` the forking process; `in_cgroup`
+/// when forked into its cgroup). Never returns.
+pub(super) fn zygote_main(plan: &Plan, ctrl: c_int, bufs: &mut Buffers, host: libc::pid_t, in_cgroup: bool) -> ! {
     // Dies with the runner, however it dies (a launcher's deadline kills the runner's process
     // group, which the zygote leaves); the run's init then sees its kill pipe close and ends
     // the program's tree. The check catches a runner that died before the prctl.
@@ -183,7 +186,7 @@ pub(super) fn zygote_main(plan: &Plan, ctrl: c_int, bufs: &mut Buffers, host: li
             exit(1);
         }
     }
-    match setup(plan) {
+    match setup(plan, in_cgroup) {
         Ok(()) => {
             let mut m = [0i64; wire::MSG_WORDS];
             m[0] = Kind::Ready as i64;

@@ -8,7 +8,7 @@ use libc::{c_int, c_long, c_void};
 use super::sys::*;
 use super::{CTRL_FD, Failure, Plan, Step, stage};
 
-pub(super) fn setup(plan: &Plan) -> Result<(), Failure> {
+pub(super) fn setup(plan: &Plan, in_cgroup: bool) -> Result<(), Failure> {
     close_from(CTRL_FD + 1);
     reset_signals();
     // SAFETY: plain syscalls on constant arguments or our own descriptors.
@@ -29,8 +29,8 @@ pub(super) fn setup(plan: &Plan) -> Result<(), Failure> {
         libc::umask(0);
     }
     scrub_host_strings();
-    for (i, procs) in plan.cgroup_procs.iter().enumerate() {
-        write_file(procs, b"0").map_err(|e| (stage::CGROUP, i as i64, e))?;
+    for (i, join) in plan.cgroup_joins.iter().enumerate().filter(|_| !in_cgroup) {
+        write_file(join, b"0").map_err(|e| (stage::CGROUP, i as i64, e))?;
     }
     // Best effort: the OOM killer should pick the program, never us or init.
     let _ = write_file(c"/proc/self/oom_score_adj", b"-1000");

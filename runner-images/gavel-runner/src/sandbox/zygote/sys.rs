@@ -43,6 +43,39 @@ pub(super) fn exit(code: c_int) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// `clone3`'s arguments (`struct clone_args`, up to `cgroup`: kernel 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `fork` into the cgroup v2 directory open at `dir`, with no migration afterwards: the child's
+/// pid, 0 in the child, or the errno (clone3 refused by an older kernel or a seccomp profile).
+pub(in crate::sandbox) fn fork_into_cgroup(dir: c_int) -> Result<libc::pid_t, c_int> {
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: with no stack the child continues on a copy of ours, like fork(2); args is live.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r < 0 { Err(errno()) } else { Ok(r as libc::pid_t) }
+}
+
 /// `fork` as a raw `clone`: no atfork handlers, and namespace flags are possible.
 pub(super) fn raw_fork(flags: c_int) -> c_long {
     // SAFETY: with a null stack the child continues on a copy of ours, like fork(2).
