@@ -2,7 +2,6 @@
 //! program, and described as the [`Isolation`] every report and `/health` carry.
 
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 
 use super::*;
 
@@ -30,7 +29,7 @@ pub(super) fn full_isolation_check() -> Result<(), String> {
     static CACHE: OnceLock<Result<(), String>> = OnceLock::new();
     CACHE
         .get_or_init(|| {
-            let unique = format!("gavel-{}-probe-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+            let unique = unique_name("probe-");
             let scratch = make_scratch(&unique, 0o700).map_err(|e| e.to_string())?;
             let result = Plan::full(&SandboxOptions::default(), &scratch, None, SANDBOX_UID)
                 .and_then(|plan| spawn_zygote(&plan))

@@ -61,7 +61,7 @@ use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use gavel_core::isolation::{Isolation, IsolationLevel};
 pub use gavel_core::runner::LimitHit;
@@ -192,7 +192,22 @@ fn pids_max(processes: u32) -> u64 {
     u64::from(processes) + 2
 }
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// A name for a sandbox's scratch dir and job cgroup that no other sandbox has had: a runner
+/// killed outright leaves both behind, and pids come round again (every 32,768 processes here),
+/// so the pid and a count alone once failed a later job with "File exists".
+fn unique_name(tag: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut random = [0u8; 8];
+    // SAFETY: getrandom writes at most 8 bytes into a live 8-byte buffer.
+    let filled = unsafe { libc::getrandom(random.as_mut_ptr().cast(), random.len(), 0) } == 8;
+    let random = if filled {
+        u64::from_ne_bytes(random)
+    } else {
+        // Unique enough beside the pid and count: the clock in nanoseconds.
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    };
+    format!("gavel-{}-{tag}{}-{random:016x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
 
 /// How long a new sandbox waits for a uid of its own when every one is in use.
 const UID_WAIT: Duration = Duration::from_secs(30);
@@ -206,7 +221,7 @@ impl Sandbox {
         validate_options(&opts)?;
         let started = Instant::now();
         let force = opts.force_degraded || force_degraded_env();
-        let unique = format!("gavel-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let unique = unique_name("");
         let lease = uid::lease_within(UID_WAIT).map_err(SandboxError::NoUid)?;
         let sandbox = if force {
             let reason = if opts.force_degraded {

@@ -356,6 +356,18 @@ fn the_zygote_joins_every_job_cgroup_whole() {
     assert!(out.cpu_time_ms >= 20, "the run's CPU is the job cgroup's: {out:?}");
 }
 
+/// What a runner killed outright left behind (its scratch dir and job cgroup) cannot stop a later
+/// sandbox whose pid and count are the same: the names have a random part too.
+#[test]
+fn names_are_never_reused() {
+    let names: std::collections::HashSet<String> = (0..1000).map(|_| unique_name("")).collect();
+    assert_eq!(names.len(), 1000);
+    let name = unique_name("probe-");
+    let random = name.rsplit('-').next().expect("a random part");
+    assert!(name.starts_with(&format!("gavel-{}-probe-", std::process::id())), "{name}");
+    assert!(random.len() == 16 && random.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+}
+
 #[test]
 fn drop_removes_everything() {
     let mut sb = sandbox();
