@@ -26,6 +26,16 @@ pub struct Language {
 /// The PATH programs get in the sandbox; toolchain probes use it too, so they find the same binaries.
 pub const TOOLCHAIN_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// Where `program` is on [`TOOLCHAIN_PATH`] (itself when it names a path), for the benchmarks'
+/// bare runs: Rust's std forks rather than posix_spawn when a child's PATH is not ours and the
+/// program must be looked up, and the fork of a large process is no bare fork+exec.
+pub fn on_toolchain_path(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        return Some(program.into());
+    }
+    TOOLCHAIN_PATH.split(':').map(|dir| std::path::Path::new(dir).join(program)).find(|p| p.is_file())
+}
+
 const CATALOGUE: &[Language] = &[
     Language {
         id: "python",
@@ -226,6 +236,13 @@ pub fn ids() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_are_found_on_the_toolchain_path() {
+        assert_eq!(on_toolchain_path("sh"), Some(std::path::PathBuf::from("/usr/bin/sh")));
+        assert_eq!(on_toolchain_path("/bin/true"), Some(std::path::PathBuf::from("/bin/true")));
+        assert_eq!(on_toolchain_path("gavel-no-such-program"), None);
+    }
 
     #[test]
     fn finds_by_id_and_alias_case_insensitively() {

@@ -29,10 +29,12 @@ pub fn measure(argv: &[String], runs: usize) -> anyhow::Result<serde_json::Value
         ..RunCommand::default()
     };
     let (mut bare, mut sandboxed, mut bwrap) = (Vec::with_capacity(runs), Vec::with_capacity(runs), Vec::new());
-    let bwrap_binary = bwrap_path();
+    let bare_program = gavel_core::language::on_toolchain_path(program)
+        .ok_or_else(|| anyhow::anyhow!("{program} is not on {}", gavel_core::language::TOOLCHAIN_PATH))?;
+    let bwrap_binary = gavel_core::language::on_toolchain_path("bwrap");
     let mut bwrap_error = bwrap_binary.is_none().then(|| "bwrap is not installed".to_string());
     for _ in 0..runs {
-        bare.push(timed(Command::new(program).args(args)).map_err(|e| anyhow::anyhow!("`{label}` bare: {e}"))?);
+        bare.push(timed(Command::new(&bare_program).args(args)).map_err(|e| anyhow::anyhow!("`{label}` bare: {e}"))?);
         if let (None, Some(path)) = (&bwrap_error, &bwrap_binary) {
             match timed(Command::new(path).args(BWRAP_ARGS).arg("--").args(argv)) {
                 Ok(took) => bwrap.push(took),
@@ -86,13 +88,6 @@ const BWRAP_ARGS: &[&str] = &[
     "--tmpfs",
     "/tmp",
 ];
-
-fn bwrap_path() -> Option<std::path::PathBuf> {
-    gavel_core::language::TOOLCHAIN_PATH
-        .split(':')
-        .map(|dir| std::path::Path::new(dir).join("bwrap"))
-        .find(|p| p.is_file())
-}
 
 /// One run of `command` with no input or output; its wall time, or why it failed.
 fn timed(command: &mut Command) -> Result<u64, String> {

@@ -13,8 +13,10 @@ use tokio::sync::Semaphore;
 /// One bare run of `argv` with `stdin`; its wall time.
 pub async fn run(argv: &[&str], stdin: &[u8]) -> anyhow::Result<Duration> {
     let (program, args) = argv.split_first().context("a bare run needs a program")?;
+    let path = gavel_core::language::on_toolchain_path(program)
+        .with_context(|| format!("{program} is not on {}", gavel_core::language::TOOLCHAIN_PATH))?;
     let started = Instant::now();
-    let mut child = Command::new(program)
+    let mut child = Command::new(path)
         .args(args)
         // The binaries the sandbox runs, not whatever the caller's PATH finds first.
         .env("PATH", gavel_core::language::TOOLCHAIN_PATH)

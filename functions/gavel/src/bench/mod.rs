@@ -4,6 +4,7 @@
 //! CPU-bound jobs at once against the cores' bare capacity. Medians and spreads (p10–p90).
 
 mod bare;
+mod quiet;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -28,8 +29,8 @@ pub struct BenchArgs {
     /// CPU-bound jobs submitted at once for the throughput figure.
     #[arg(long, default_value_t = 200)]
     pub throughput_jobs: usize,
-    /// Rounds of the throughput figure (each against a bare batch; bare batches on a shared VM
-    /// vary by a tenth, so two rounds were not enough for a stable median).
+    /// Rounds of the throughput figure (each against a bare batch; the median of two rounds
+    /// would be the faster of the two).
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// The runner binary for the embedded server (default: next to this executable).
@@ -162,7 +163,9 @@ async fn throughput(client: &Client, count: usize, rounds: usize) -> anyhow::Res
     // time's, and the slowest batch is the lowest rate).
     let (mut gavel, mut bares) = (Samples::default(), Samples::default());
     for _ in 0..rounds {
+        quiet::settle().await;
         bares.push(bare::batch(&["python3", "-c", CPU_BOUND], count, cores).await?);
+        quiet::settle().await;
         let started = Instant::now();
         let mut jobs = tokio::task::JoinSet::new();
         for _ in 0..count {
