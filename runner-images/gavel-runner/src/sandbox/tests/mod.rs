@@ -345,12 +345,12 @@ fn the_zygote_joins_every_job_cgroup_whole() {
     let mut sb = sandbox();
     let joins: Vec<PathBuf> = sb.cgroup.as_ref().map(|c| c.join_files()).unwrap_or_default();
     assert!(!joins.is_empty());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", sb.zygote)).expect("status");
+    assert!(status.lines().any(|l| l.split_whitespace().eq(["Threads:", "1"])), "{status}");
     for join in &joins {
         let dir = join.parent().expect("a cgroup dir");
-        let listed = |file: &str| std::fs::read_to_string(dir.join(file)).expect(file);
-        assert_eq!(listed("cgroup.procs").trim(), sb.zygote.to_string(), "{}", dir.display());
-        let threads = std::fs::read_to_string(format!("/proc/{}/status", sb.zygote)).expect("status");
-        assert!(threads.lines().any(|l| l.split_whitespace().eq(["Threads:", "1"])), "{threads}");
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).expect("cgroup.procs");
+        assert_eq!(procs.trim(), sb.zygote.to_string(), "{}", dir.display());
     }
     let out = run_ok(&mut sb, &py("n = 0\nfor i in range(2_000_000): n += i"));
     assert!(out.cpu_time_ms >= 20, "the run's CPU is the job cgroup's: {out:?}");
